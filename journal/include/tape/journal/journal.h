@@ -1,0 +1,114 @@
+#pragma once
+// The single-writer journal: a directory of preallocated, memory-mapped segments.
+//
+// Contract:
+// - Exactly one Journal may be open on a directory, in any process (a file lock enforces it).
+// - append()/reserve()/commit()/apply_retention() are called by one writer thread.
+// - sync(), written_seq(), durable_seq() and health() may be called from one other thread
+//   (the flusher) concurrently with the writer.
+// - A returned sequence means the record is written into the mapping and visible to readers
+//   in any process. It is durable only once durable_seq() >= it, i.e. after a sync() that
+//   started after the append returned.
+// - After any failed sync the journal is read-only for good: every later call returns the
+//   same error. The page cache state is unknown after a failed fsync, so it is never retried.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tape/journal/format.h"
+#include "tape/journal/options.h"
+#include "tape/journal/status.h"
+#include "tape/journal/types.h"
+
+namespace tape::journal {
+
+// What open() found and did. Also written to the log, one line per action.
+struct RecoveryReport {
+  std::size_t segments = 0;
+  Seq first_seq;  // first record in the journal, Seq{0} when empty
+  Seq last_seq;   // last whole record kept, Seq{0} when empty
+  std::string active_segment;  // file name of the segment appends go to
+  // Set when a torn tail was cut from the active segment.
+  bool truncated = false;
+  BytePos truncated_at;
+  std::uint64_t bytes_dropped = 0;
+  std::string reason;  // why the scan stopped, e.g. "bad checksum"
+  std::vector<std::string> actions;  // human-readable lines, in order
+};
+
+struct RetentionPolicy {
+  // Delete sealed segments whose newest record is older than this; 0 disables.
+  std::uint64_t max_age_ns = 0;
+  // Delete the oldest sealed segments while the journal's files exceed this; 0 disables.
+  std::uint64_t max_total_bytes = 0;
+};
+
+struct RetentionResult {
+  std::vector<std::string> deleted;  // segment file names, oldest first
+  std::uint64_t bytes_freed = 0;
+  Seq first_seq;  // first sequence still stored afterwards
+};
+
+// Space for a zero-copy append: write `size` payload bytes at `payload`, then commit().
+struct Reservation {
+  std::byte* payload = nullptr;
+  std::uint32_t size = 0;
+  Seq seq;
+};
+
+class Journal {
+ public:
+  // Opens or creates the journal in `dir` (created if missing) and recovers it.
+  static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& dir,
+                                               const JournalOptions& options = {});
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  [[nodiscard]] const RecoveryReport& recovery() const;
+  [[nodiscard]] const std::filesystem::path& dir() const;
+  [[nodiscard]] std::uint64_t journal_id() const;
+
+  // Writer thread. Copies `payload` into a new record. timestamp_ns 0 means "now".
+  Result<Seq> append(std::span<const std::byte> payload, std::int64_t timestamp_ns = 0,
+                     format::RecordType type = format::RecordType::kData);
+  // Writer thread, zero copy: reserve, fill reservation.payload, then commit before the next
+  // reserve/append. Nothing is visible to readers before commit.
+  Result<Reservation> reserve(std::uint32_t payload_size);
+  void commit(const Reservation& reservation, std::int64_t timestamp_ns = 0,
+              format::RecordType type = format::RecordType::kData);
+
+  // Flusher thread (or the writer): makes every record written before the call durable.
+  Status sync();
+
+  [[nodiscard]] Seq next_seq() const;     // writer thread only
+  [[nodiscard]] Seq written_seq() const;  // any thread
+  [[nodiscard]] Seq durable_seq() const;  // any thread
+  [[nodiscard]] Seq first_seq() const;    // writer thread only
+  // Ok, or the sticky error that made the journal read-only.
+  [[nodiscard]] Status health() const;
+
+  // Writer thread. Never deletes the active segment.
+  Result<RetentionResult> apply_retention(const RetentionPolicy& policy);
+
+  // Syncs, stops the preallocator and releases the lock. Idempotent; the destructor calls it.
+  Status close();
+
+  class Impl;
+
+ private:
+  explicit Journal(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Current CLOCK_REALTIME in ns since the Unix epoch.
+std::int64_t now_ns();
+
+}  // namespace tape::journal

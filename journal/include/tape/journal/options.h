@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "tape/journal/types.h"
+
+namespace tape::journal {
+
+// Receives one line per noteworthy event (recovery actions, slow syncs, retention).
+using LogSink = std::function<void(std::string_view line)>;
+
+struct JournalOptions {
+  // Fixed size of every new segment file: a multiple of 4096, at least 64 KiB.
+  std::uint64_t segment_size = 64ULL << 20;
+  // One sparse index entry per this many bytes of records (a multiple of 8, at least 4096).
+  std::uint64_t index_interval = 64ULL << 10;
+  // Epoch written into new segment headers (replication raises it; 0 when standalone).
+  Epoch epoch{0};
+  // Write real zeros into each preallocated segment and sync them before it goes live, so
+  // later fdatasyncs commit no extent conversions (docs/format.md). Turn off only on tmpfs.
+  bool zero_fill = true;
+  // Touch every page of the next segment in the background so a roll takes no page faults.
+  bool prefault = true;
+  // Where event lines go; empty means standard error.
+  LogSink log;
+  // Test hook, called before every fdatasync/msync/fsync the journal issues. Returning a
+  // non-zero errno makes that call fail as if the kernel had returned it.
+  std::function<int()> inject_sync_error;
+};
+
+}  // namespace tape::journal

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, then
+#   1. Release build (gcc): every unit, integration, crash and corruption test;
+#   2. ASan+UBSan build (clang): the journal tests again, plus the libFuzzer targets for a
+#      bounded time.
+# Ends with ctest's summary line. Set TAPE_CRASH_TRIALS / TAPE_FUZZ_SECONDS for longer runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash tools/scripts/setup.sh
+
+jobs=$(nproc)
+export CTEST_OUTPUT_ON_FAILURE=1
+
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j "$jobs"
+
+CC=clang CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTAPE_SANITIZE=address,undefined -DTAPE_BUILD_BENCH=OFF -DTAPE_BUILD_FUZZ=ON >/dev/null
+cmake --build build/asan -j "$jobs"
+
+status=0
+(cd build/asan && ctest -L 'journal|fuzz' -j "$jobs" --timeout 900) || status=$?
+# Release last, so the suite ends with the summary of the full run.
+(cd build/release && ctest -j "$jobs" --timeout 900) || status=$?
+exit $status
