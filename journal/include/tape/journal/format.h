@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
@@ -74,9 +76,13 @@ inline constexpr std::uint64_t kHeaderSize = sizeof(SegmentHeader);
 inline constexpr std::uint64_t kRecordHeaderSize = sizeof(RecordHeader);
 inline constexpr std::uint64_t kTrailerSize = sizeof(SegmentTrailer);
 
-constexpr std::uint64_t align_up(std::uint64_t n) { return (n + kAlignment - 1) & ~(kAlignment - 1); }
+constexpr std::uint64_t align_up(std::uint64_t n) {
+  return (n + kAlignment - 1) & ~(kAlignment - 1);
+}
 constexpr std::uint64_t data_begin() { return kHeaderSize; }
-constexpr std::uint64_t data_limit(std::uint64_t segment_size) { return segment_size - kTrailerSize; }
+constexpr std::uint64_t data_limit(std::uint64_t segment_size) {
+  return segment_size - kTrailerSize;
+}
 // Largest payload one segment of this size can hold.
 constexpr std::uint64_t max_payload(std::uint64_t segment_size) {
   return data_limit(segment_size) - data_begin() - kRecordHeaderSize;

@@ -32,19 +32,19 @@ namespace tape::journal {
 // What open() found and did. Also written to the log, one line per action.
 struct RecoveryReport {
   std::size_t segments = 0;
-  Seq first_seq;  // first record in the journal, Seq{0} when empty
-  Seq last_seq;   // last whole record kept, Seq{0} when empty
+  Seq first_seq;               // first record in the journal, Seq{0} when empty
+  Seq last_seq;                // last whole record kept, Seq{0} when empty
   std::string active_segment;  // file name of the segment appends go to
   // Set when a torn tail was cut from the active segment.
   bool truncated = false;
   BytePos truncated_at;
   std::uint64_t bytes_dropped = 0;
-  std::string reason;  // why the scan stopped, e.g. "bad checksum"
+  std::string reason;                // why the scan stopped, e.g. "bad checksum"
   std::vector<std::string> actions;  // human-readable lines, in order
 };
 
 struct RetentionPolicy {
-  // Delete sealed segments whose newest record is older than this; 0 disables.
+  // Delete sealed segments sealed longer ago than this (ns); 0 disables.
   std::uint64_t max_age_ns = 0;
   // Delete the oldest sealed segments while the journal's files exceed this; 0 disables.
   std::uint64_t max_total_bytes = 0;

@@ -31,7 +31,9 @@ class Status {
   Status() = default;
 
   static Status ok() { return Status(); }
-  static Status invalid_argument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status invalid_argument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status not_found(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
   static Status io_error(std::string msg, int err) { return {Code::kIoError, std::move(msg), err}; }
@@ -59,7 +61,8 @@ class Status {
   friend bool operator==(const Status& a, const Status& b) { return a.code_ == b.code_; }
 
  private:
-  Status(Code code, std::string msg, int err = 0) : code_(code), errno_(err), message_(std::move(msg)) {}
+  Status(Code code, std::string msg, int err = 0)
+      : code_(code), errno_(err), message_(std::move(msg)) {}
 
   Code code_ = Code::kOk;
   int errno_ = 0;
@@ -76,8 +79,8 @@ using Result = boost::outcome_v2::result<T, Status, boost::outcome_v2::policy::t
 }  // namespace tape
 
 // Propagates a failed Status or Result from the current function.
-#define TAPE_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    auto tape_status_ = (expr);               \
+#define TAPE_RETURN_IF_ERROR(expr)                  \
+  do {                                              \
+    auto tape_status_ = (expr);                     \
     if (!tape_status_.is_ok()) return tape_status_; \
   } while (false)

@@ -1,0 +1,418 @@
+#include "tape/journal/journal.h"
+
+#include <time.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "dir_lock.h"
+#include "journal_dir.h"
+#include "preallocator.h"
+#include "recovery.h"
+#include "segment_index.h"
+
+namespace tape::journal {
+
+std::int64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+namespace {
+
+Status validate(const JournalOptions& o) {
+  if (o.segment_size < format::kMinSegmentSize || o.segment_size > format::kMaxSegmentSize ||
+      o.segment_size % format::kPageSize != 0) {
+    return Status::invalid_argument("segment size " + std::to_string(o.segment_size) +
+                                    " must be a multiple of 4096 between 64 KiB and 1 TiB");
+  }
+  if (o.index_interval < 4096 || o.index_interval % format::kAlignment != 0) {
+    return Status::invalid_argument("index interval " + std::to_string(o.index_interval) +
+                                    " must be a multiple of 8 and at least 4096");
+  }
+  return Status::ok();
+}
+
+LogSink default_log() {
+  return [](std::string_view line) {
+    std::fprintf(stderr, "tape: %.*s\n", static_cast<int>(line.size()), line.data());
+  };
+}
+
+}  // namespace
+
+// The segment appends go to. Fields without a comment belong to the writer thread.
+struct ActiveSegment {
+  std::unique_ptr<SegmentFile> file;
+  Seq base;
+  std::uint64_t pos = format::data_begin();
+  std::uint64_t limit = 0;
+  std::uint64_t records = 0;
+  std::uint64_t digest = 0;
+  std::vector<IndexEntry> index;
+  std::unique_ptr<IndexBuilder> index_builder;
+  // Release by the writer after each record; acquire by the syncer.
+  std::atomic<std::uint64_t> written_end{format::data_begin()};
+  std::uint64_t synced_end = 0;  // syncer only
+
+  ActiveSegment(std::unique_ptr<SegmentFile> f, std::uint64_t interval) : file(std::move(f)) {
+    base = Seq(file->header().base_seq);
+    limit = format::data_limit(file->size());
+    digest = file->header().checksum;
+    index.reserve(limit / interval + 2);
+    index_builder = std::make_unique<IndexBuilder>(&index, interval);
+  }
+};
+
+class Journal::Impl {
+ public:
+  Impl(std::filesystem::path dir, JournalOptions options)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        prealloc_({dir_, options_.segment_size, options_.zero_fill, options_.prefault}) {
+    if (!options_.log) options_.log = default_log();
+  }
+
+  Status open();
+  Result<Reservation> reserve(std::uint32_t payload_size);
+  void commit(const Reservation& r, std::int64_t timestamp_ns, format::RecordType type);
+  Status sync();
+  Result<RetentionResult> apply_retention(const RetentionPolicy& policy);
+  Status close();
+  Status health() const;
+  Seq first_seq() const {
+    if (!sealed_.empty()) return sealed_.front().base;
+    return active_ ? active_->base : next_seq_;
+  }
+
+  std::filesystem::path dir_;
+  JournalOptions options_;
+  RecoveryReport report_;
+  std::uint64_t journal_id_ = 0;
+  Seq next_seq_{1};
+  std::atomic<std::uint64_t> written_seq_{0};  // release by writer, acquire by readers
+  std::atomic<std::uint64_t> durable_seq_{0};  // release by syncer, acquire by readers
+
+ private:
+  Status start_segment(std::unique_ptr<SegmentFile> file);
+  Status roll();
+  void seal(ActiveSegment& seg);
+  Status fail(Status status);
+  Status check_writable() const;
+
+  std::unique_ptr<DirLock> lock_;
+  Preallocator prealloc_;
+  std::shared_ptr<ActiveSegment> active_;  // replaced by the writer under mu_
+  std::deque<SealedSegment> sealed_;       // writer only
+  std::atomic<bool> dir_dirty_{false};
+  std::atomic<bool> failed_{false};
+  bool closed_ = false;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<ActiveSegment>> unsynced_sealed_;  // guarded by mu_
+  Status sticky_;                                                // guarded by mu_
+};
+
+Status Journal::Impl::open() {
+  TAPE_RETURN_IF_ERROR(validate(options_));
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(dir_, ec);
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Status::from_errno(dir_.string() + ": creating journal directory", ec.value());
+  if (!std::filesystem::is_directory(dir_)) {
+    return Status::invalid_argument(dir_.string() + " exists and is not a directory");
+  }
+  if (!existed && dir_.has_parent_path()) TAPE_RETURN_IF_ERROR(fsync_dir(dir_.parent_path()));
+  auto lock = DirLock::acquire(dir_);
+  if (!lock) return lock.error();
+  lock_ = std::move(lock).value();
+
+  auto recovered = recover_journal(dir_, options_, options_.log);
+  if (!recovered) return recovered.error().with_context("opening journal " + dir_.string());
+  RecoveredJournal& r = recovered.value();
+  report_ = std::move(r.report);
+  journal_id_ = r.journal_id;
+  next_seq_ = r.next_seq;
+  sealed_.assign(r.sealed.begin(), r.sealed.end());
+  written_seq_.store(next_seq_.prev().value(), std::memory_order_relaxed);
+
+  // What recovery kept may exist only in the page cache (the last writer was killed before
+  // syncing): make it durable before reporting it as such.
+  if (!sealed_.empty()) {
+    auto last_sealed = SegmentFile::map(dir_ / sealed_.back().name, SegmentFile::Mode::kReadOnly);
+    if (!last_sealed) return last_sealed.error();
+    TAPE_RETURN_IF_ERROR(last_sealed.value()->sync_file(nullptr));
+  }
+  prealloc_.start();
+  if (r.active) {
+    active_ = std::make_shared<ActiveSegment>(std::move(r.active), options_.index_interval);
+    active_->pos = r.active_scan.end;
+    active_->records = r.active_scan.records;
+    active_->digest = r.active_scan.digest;
+    active_->index = std::move(r.active_index);
+    if (!active_->index.empty()) active_->index_builder->skip_past(active_->index.back().offset);
+    active_->written_end.store(active_->pos, std::memory_order_relaxed);
+    TAPE_RETURN_IF_ERROR(active_->file->sync_file(nullptr));
+    active_->synced_end = active_->pos;
+  } else {
+    TAPE_RETURN_IF_ERROR(roll());
+    TAPE_RETURN_IF_ERROR(sync());
+  }
+  durable_seq_.store(written_seq_.load(std::memory_order_relaxed), std::memory_order_release);
+  report_.active_segment = active_->file->name();
+  return Status::ok();
+}
+
+Status Journal::Impl::check_writable() const {
+  if (closed_) return Status::closed("journal " + dir_.string() + " is closed");
+  if (failed_.load(std::memory_order_acquire)) return health();
+  return Status::ok();
+}
+
+Result<Reservation> Journal::Impl::reserve(std::uint32_t payload_size) {
+  TAPE_RETURN_IF_ERROR(check_writable());
+  const std::uint64_t length = format::kRecordHeaderSize + payload_size;
+  if (payload_size > format::max_payload(options_.segment_size) ||
+      (active_ && length > active_->limit - format::data_begin())) {
+    return Status::too_large("record of " + std::to_string(payload_size) +
+                             " bytes does not fit in a segment (at most " +
+                             std::to_string(format::max_payload(options_.segment_size)) + ")");
+  }
+  if (active_->pos + length > active_->limit) TAPE_RETURN_IF_ERROR(roll());
+  return Reservation{active_->file->data() + active_->pos + format::kRecordHeaderSize, payload_size,
+                     next_seq_};
+}
+
+void Journal::Impl::commit(const Reservation& r, std::int64_t timestamp_ns,
+                           format::RecordType type) {
+  ActiveSegment& seg = *active_;
+  std::byte* rec = seg.file->data() + seg.pos;
+  const auto length = static_cast<std::uint32_t>(format::kRecordHeaderSize + r.size);
+  format::RecordHeader h{};
+  h.type = static_cast<std::uint16_t>(type);
+  h.seq = r.seq.value();
+  h.timestamp_ns = timestamp_ns != 0 ? timestamp_ns : now_ns();
+  // Everything but the length word first; the length is published last.
+  std::memcpy(rec + 4, reinterpret_cast<const std::byte*>(&h) + 4, sizeof(h) - 4);
+  h.checksum = format::record_checksum(rec, length);
+  std::memcpy(rec + offsetof(format::RecordHeader, checksum), &h.checksum, sizeof(h.checksum));
+  format::publish_length(rec, length);
+
+  seg.index_builder->add(r.seq.value(), seg.pos);
+  seg.digest = format::fold_digest(seg.digest, h.checksum);
+  seg.pos += format::align_up(length);
+  ++seg.records;
+  next_seq_ = r.seq.next();
+  // Release: the syncer that sees this seq also sees written_end covering it.
+  seg.written_end.store(seg.pos, std::memory_order_release);
+  written_seq_.store(r.seq.value(), std::memory_order_release);
+}
+
+Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
+  format::SegmentHeader h{};
+  h.magic = format::kSegmentMagic;
+  h.format_version = format::kVersion;
+  h.header_size = static_cast<std::uint32_t>(format::kHeaderSize);
+  h.segment_size = file->size();
+  h.base_seq = next_seq_.value();
+  h.epoch = options_.epoch.value();
+  h.created_ns = static_cast<std::uint64_t>(now_ns());
+  h.journal_id = journal_id_;
+  h.checksum = format::header_checksum(h);
+  std::memcpy(file->data(), &h, sizeof(h));
+
+  const auto final_path = dir_ / format::segment_file_name(next_seq_);
+  if (::rename(file->path().c_str(), final_path.c_str()) != 0) {
+    return Status::from_errno(final_path.string() + ": renaming preallocated segment", errno);
+  }
+  file->set_path(final_path);
+  dir_dirty_.store(true, std::memory_order_release);
+  prealloc_.prepare_next();
+
+  auto next = std::make_shared<ActiveSegment>(std::move(file), options_.index_interval);
+  std::shared_ptr<ActiveSegment> old;
+  {
+    std::lock_guard guard(mu_);
+    old = std::exchange(active_, next);
+  }
+  if (old) {
+    seal(*old);
+    std::lock_guard guard(mu_);
+    unsynced_sealed_.push_back(std::move(old));
+  }
+  return Status::ok();
+}
+
+Status Journal::Impl::roll() {
+  auto next = prealloc_.take();
+  if (!next) return next.error().with_context("rolling journal " + dir_.string());
+  return start_segment(std::move(next).value());
+}
+
+void Journal::Impl::seal(ActiveSegment& seg) {
+  ScanResult scan;
+  scan.end = seg.pos;
+  scan.digest = seg.digest;
+  const std::int64_t now = now_ns();
+  // The next segment already has its final name, so a tailer that sees this trailer finds it.
+  write_trailer(*seg.file, scan, seg.records, now);
+  sealed_.push_back(
+      {seg.base, Seq(seg.base.value() + seg.records - 1), seg.file->name(), seg.file->size(), now});
+  const Status s = write_index_file(dir_ / format::index_file_name(seg.base),
+                                    SparseIndex{seg.base, seg.pos, std::move(seg.index)});
+  if (!s.is_ok()) options_.log("index not written (readers rebuild it): " + s.to_string());
+  seg.file->unmap();
+}
+
+Status Journal::Impl::fail(Status status) {
+  std::lock_guard guard(mu_);
+  if (!failed_.load(std::memory_order_relaxed)) {
+    sticky_ = status.with_context("journal " + dir_.string() +
+                                  " is read-only after a failed sync (never retried)");
+    options_.log(sticky_.to_string());
+    failed_.store(true, std::memory_order_release);
+  }
+  return sticky_;
+}
+
+Status Journal::Impl::health() const {
+  if (!failed_.load(std::memory_order_acquire)) return Status::ok();
+  std::lock_guard guard(mu_);
+  return sticky_;
+}
+
+Status Journal::Impl::sync() {
+  if (failed_.load(std::memory_order_acquire)) return health();
+  std::vector<std::shared_ptr<ActiveSegment>> pending;
+  std::shared_ptr<ActiveSegment> active;
+  std::uint64_t seq = 0, end = 0;
+  {
+    std::lock_guard guard(mu_);
+    pending.swap(unsynced_sealed_);
+    active = active_;
+    if (!active) return Status::ok();
+    seq = written_seq_.load(std::memory_order_acquire);
+    end = active->written_end.load(std::memory_order_acquire);
+  }
+  const auto& hook = options_.inject_sync_error;
+  if (dir_dirty_.exchange(false, std::memory_order_acq_rel)) {
+    Status s = hook && hook() != 0 ? Status::io_error("injected directory sync failure", EIO)
+                                   : fsync_dir(dir_);
+    if (!s.is_ok()) return fail(s);
+  }
+  for (const auto& seg : pending) {
+    if (Status s = seg->file->sync_file(hook); !s.is_ok()) return fail(s);
+  }
+  if (end > active->synced_end) {
+    if (Status s = active->file->sync_range(active->synced_end, end, hook); !s.is_ok()) {
+      return fail(s);
+    }
+    active->synced_end = end;
+  }
+  std::uint64_t prev = durable_seq_.load(std::memory_order_relaxed);
+  while (prev < seq && !durable_seq_.compare_exchange_weak(prev, seq, std::memory_order_release,
+                                                           std::memory_order_relaxed)) {
+  }
+  return Status::ok();
+}
+
+Result<RetentionResult> Journal::Impl::apply_retention(const RetentionPolicy& policy) {
+  TAPE_RETURN_IF_ERROR(check_writable());
+  RetentionResult result;
+  std::uint64_t total = active_->file->size();
+  for (const auto& s : sealed_) total += s.file_size;
+  const std::int64_t now = now_ns();
+  while (!sealed_.empty()) {
+    const SealedSegment& oldest = sealed_.front();
+    const bool too_old = policy.max_age_ns != 0 &&
+                         oldest.sealed_ns < now - static_cast<std::int64_t>(policy.max_age_ns);
+    const bool too_big = policy.max_total_bytes != 0 && total > policy.max_total_bytes;
+    if (!too_old && !too_big) break;
+    const auto path = dir_ / oldest.name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return Status::from_errno(path.string() + ": deleting for retention", errno);
+    }
+    ::unlink((dir_ / format::index_file_name(oldest.base)).c_str());
+    options_.log("retention: deleted " + oldest.name + " (sequences " +
+                 std::to_string(oldest.base.value()) + " to " +
+                 std::to_string(oldest.last_seq.value()) + ")");
+    result.deleted.push_back(oldest.name);
+    result.bytes_freed += oldest.file_size;
+    total -= oldest.file_size;
+    sealed_.pop_front();
+  }
+  if (!result.deleted.empty()) dir_dirty_.store(true, std::memory_order_release);
+  result.first_seq = sealed_.empty() ? active_->base : sealed_.front().base;
+  return result;
+}
+
+Status Journal::Impl::close() {
+  if (closed_) return health();
+  Status s = failed_.load(std::memory_order_acquire) ? health() : sync();
+  prealloc_.stop();
+  {
+    std::lock_guard guard(mu_);
+    unsynced_sealed_.clear();
+    active_.reset();
+  }
+  lock_.reset();
+  closed_ = true;
+  return s;
+}
+
+// --- Journal ---
+
+Journal::Journal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Journal::~Journal() {
+  if (impl_) (void)impl_->close();
+}
+
+Result<std::unique_ptr<Journal>> Journal::open(const std::filesystem::path& dir,
+                                               const JournalOptions& options) {
+  auto impl = std::make_unique<Impl>(dir, options);
+  if (Status s = impl->open(); !s.is_ok()) return s;
+  return std::unique_ptr<Journal>(new Journal(std::move(impl)));
+}
+
+const RecoveryReport& Journal::recovery() const { return impl_->report_; }
+const std::filesystem::path& Journal::dir() const { return impl_->dir_; }
+std::uint64_t Journal::journal_id() const { return impl_->journal_id_; }
+
+Result<Seq> Journal::append(std::span<const std::byte> payload, std::int64_t timestamp_ns,
+                            format::RecordType type) {
+  if (payload.size() > 0xFFFFFFFFULL - format::kRecordHeaderSize) {
+    return Status::too_large("record of " + std::to_string(payload.size()) + " bytes");
+  }
+  auto r = impl_->reserve(static_cast<std::uint32_t>(payload.size()));
+  if (!r) return r.error();
+  if (!payload.empty()) std::memcpy(r.value().payload, payload.data(), payload.size());
+  impl_->commit(r.value(), timestamp_ns, type);
+  return r.value().seq;
+}
+
+Result<Reservation> Journal::reserve(std::uint32_t payload_size) {
+  return impl_->reserve(payload_size);
+}
+void Journal::commit(const Reservation& r, std::int64_t timestamp_ns, format::RecordType type) {
+  impl_->commit(r, timestamp_ns, type);
+}
+Status Journal::sync() { return impl_->sync(); }
+Seq Journal::next_seq() const { return impl_->next_seq_; }
+Seq Journal::written_seq() const {
+  return Seq(impl_->written_seq_.load(std::memory_order_acquire));
+}
+Seq Journal::durable_seq() const {
+  return Seq(impl_->durable_seq_.load(std::memory_order_acquire));
+}
+Seq Journal::first_seq() const { return impl_->first_seq(); }
+Status Journal::health() const { return impl_->health(); }
+Result<RetentionResult> Journal::apply_retention(const RetentionPolicy& policy) {
+  return impl_->apply_retention(policy);
+}
+Status Journal::close() { return impl_->close(); }
+
+}  // namespace tape::journal

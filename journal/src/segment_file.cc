@@ -1,0 +1,109 @@
+#include "segment_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace tape::journal {
+namespace bip = boost::interprocess;
+
+namespace {
+
+Status injected_or_ok(const SyncErrorHook& hook) {
+  if (!hook) return Status::ok();
+  const int err = hook();
+  return err == 0 ? Status::ok() : Status::from_errno("injected sync failure", err);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SegmentFile>> SegmentFile::map(const std::filesystem::path& path,
+                                                      Mode mode) {
+  std::unique_ptr<SegmentFile> seg(new SegmentFile());
+  seg->path_ = path;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      return Status::not_found(path.string() + ": no such file");
+    }
+    return Status::from_errno(path.string() + ": stat", ec.value());
+  }
+  if (size < format::kHeaderSize + format::kTrailerSize) {
+    return Status::corruption(path.filename().string() + " offset 0: file has only " +
+                              std::to_string(size) + " bytes, smaller than a segment");
+  }
+  seg->size_ = size;
+  const auto bip_mode = mode == Mode::kReadWrite ? bip::read_write : bip::read_only;
+  try {
+    seg->file_ = bip::file_mapping(path.c_str(), bip_mode);
+    seg->region_ = bip::mapped_region(seg->file_, bip_mode, 0, size);
+  } catch (const bip::interprocess_exception& e) {
+    const int err = e.get_native_error() != 0 ? e.get_native_error() : EIO;
+    return Status::from_errno(path.string() + ": mapping segment", err);
+  }
+  seg->fd_ = seg->file_.get_mapping_handle().handle;
+  return seg;
+}
+
+Status SegmentFile::sync_range(std::uint64_t begin, std::uint64_t end, const SyncErrorHook& hook) {
+  if (end <= begin) return Status::ok();
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(name()));
+  const std::uint64_t page_begin = begin & ~(format::kPageSize - 1);
+  if (::msync(data() + page_begin, end - page_begin, MS_SYNC) != 0) {
+    return Status::from_errno(path_.string() + ": msync", errno);
+  }
+  return Status::ok();
+}
+
+Status SegmentFile::sync_file(const SyncErrorHook& hook) {
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(name()));
+  if (::fdatasync(fd_) != 0) return Status::from_errno(path_.string() + ": fdatasync", errno);
+  return Status::ok();
+}
+
+void SegmentFile::prefault() {
+  region_.advise(bip::mapped_region::advice_willneed);
+  const volatile std::byte* p = data();
+  std::byte sink{};
+  for (std::uint64_t off = 0; off < size_; off += format::kPageSize) sink ^= p[off];
+  (void)sink;
+}
+
+void SegmentFile::unmap() { bip::mapped_region().swap(region_); }
+
+Result<SegmentEnds> read_segment_ends(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::not_found(path.string() + ": no such file");
+    return Status::from_errno(path.string() + ": open", errno);
+  }
+  SegmentEnds ends;
+  struct stat st {};
+  Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = Status::from_errno(path.string() + ": stat", errno);
+  } else {
+    ends.file_size = static_cast<std::uint64_t>(st.st_size);
+    if (ends.file_size < format::kHeaderSize + format::kTrailerSize) {
+      status = Status::corruption(path.filename().string() + " offset 0: file has only " +
+                                  std::to_string(ends.file_size) + " bytes");
+    } else if (::pread(fd, &ends.header, sizeof(ends.header), 0) !=
+                   static_cast<ssize_t>(sizeof(ends.header)) ||
+               ::pread(fd, &ends.trailer, sizeof(ends.trailer),
+                       static_cast<off_t>(ends.file_size - format::kTrailerSize)) !=
+                   static_cast<ssize_t>(sizeof(ends.trailer))) {
+      status = Status::from_errno(path.string() + ": read", errno != 0 ? errno : EIO);
+    }
+  }
+  ::close(fd);
+  if (!status.is_ok()) return status;
+  return ends;
+}
+
+}  // namespace tape::journal

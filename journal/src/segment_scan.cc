@@ -1,0 +1,139 @@
+#include "segment_scan.h"
+
+#include <cstring>
+
+namespace tape::journal {
+namespace {
+
+using format::RecordHeader;
+
+bool type_is_known_or_skippable(std::uint16_t type) {
+  if (type == static_cast<std::uint16_t>(format::RecordType::kData)) return true;
+  if (type == static_cast<std::uint16_t>(format::RecordType::kEpoch)) return true;
+  return type != 0 && (type & format::kSkippableTypeBit) != 0;
+}
+
+// Plausibility of the header alone, before the checksum is computed.
+StopReason check_header_fields(const RecordHeader& h, std::uint64_t limit, std::uint64_t pos) {
+  if (h.length < format::kRecordHeaderSize) return StopReason::kBadLength;
+  if (pos + h.length > limit) return StopReason::kOverrun;
+  if (h.flags != 0) return StopReason::kBadFlags;
+  if (!type_is_known_or_skippable(h.type)) return StopReason::kBadType;
+  return StopReason::kNone;
+}
+
+}  // namespace
+
+std::string_view describe(StopReason reason) {
+  switch (reason) {
+    case StopReason::kNone:
+      return "valid record";
+    case StopReason::kZeroLength:
+      return "end of data";
+    case StopReason::kDataLimit:
+      return "end of data area";
+    case StopReason::kBadLength:
+      return "bad record length";
+    case StopReason::kOverrun:
+      return "record runs past the end of the segment";
+    case StopReason::kBadFlags:
+      return "reserved record flags set";
+    case StopReason::kBadType:
+      return "unknown record type";
+    case StopReason::kSeqMismatch:
+      return "sequence out of order";
+    case StopReason::kBadChecksum:
+      return "bad record checksum";
+  }
+  return "unknown";
+}
+
+StopReason check_record(const std::byte* segment, std::uint64_t limit, std::uint64_t pos,
+                        Seq expected, std::uint32_t* length) {
+  if (pos + format::kRecordHeaderSize > limit) return StopReason::kDataLimit;
+  const std::byte* rec = segment + pos;
+  const std::uint32_t len = format::load_length(rec);
+  if (len == 0) return StopReason::kZeroLength;
+  RecordHeader h;
+  std::memcpy(&h, rec, sizeof(h));
+  h.length = len;
+  if (auto r = check_header_fields(h, limit, pos); r != StopReason::kNone) return r;
+  if (h.checksum != format::record_checksum(rec, len)) return StopReason::kBadChecksum;
+  if (h.seq != expected.value()) return StopReason::kSeqMismatch;
+  *length = len;
+  return StopReason::kNone;
+}
+
+ScanResult scan_records(const std::byte* segment, std::uint64_t limit, std::uint64_t from,
+                        Seq expected, std::uint64_t digest, IndexBuilder* index) {
+  ScanResult result;
+  result.end = from;
+  result.digest = digest;
+  result.last_seq = expected.prev();
+  for (;;) {
+    std::uint32_t len = 0;
+    const StopReason r = check_record(segment, limit, result.end, expected, &len);
+    if (r != StopReason::kNone) {
+      result.stop = r;
+      result.detail = std::string(describe(r));
+      if (r == StopReason::kSeqMismatch) {
+        std::uint64_t found = 0;
+        std::memcpy(&found, segment + result.end + offsetof(RecordHeader, seq), sizeof(found));
+        result.detail +=
+            ": expected " + std::to_string(expected.value()) + ", found " + std::to_string(found);
+      }
+      return result;
+    }
+    if (index) index->add(expected.value(), result.end);
+    std::uint64_t checksum = 0;
+    std::memcpy(&checksum, segment + result.end + offsetof(RecordHeader, checksum),
+                sizeof(checksum));
+    result.digest = format::fold_digest(result.digest, checksum);
+    result.last_seq = expected;
+    expected = expected.next();
+    ++result.records;
+    result.end += format::align_up(len);
+  }
+}
+
+std::optional<std::uint64_t> find_valid_record(const std::byte* segment, std::uint64_t limit,
+                                               std::uint64_t from, Seq after) {
+  for (std::uint64_t pos = format::align_up(from); pos + format::kRecordHeaderSize <= limit;
+       pos += format::kAlignment) {
+    RecordHeader h;
+    std::memcpy(&h, segment + pos, sizeof(h));
+    if (h.length == 0) continue;
+    if (check_header_fields(h, limit, pos) != StopReason::kNone) continue;
+    if (h.seq <= after.value()) continue;
+    if (h.checksum == format::record_checksum(segment + pos, h.length)) return pos;
+  }
+  return std::nullopt;
+}
+
+TailVerdict classify_tail(const std::byte* segment, std::uint64_t limit, const ScanResult& scan) {
+  TailVerdict verdict;
+  if (is_clean_stop(scan.stop) && all_zero(segment + scan.end, limit - scan.end)) return verdict;
+  if (auto later = find_valid_record(segment, limit, scan.end, scan.last_seq)) {
+    verdict.kind = TailVerdict::Kind::kDamaged;
+    verdict.valid_after = *later;
+    return verdict;
+  }
+  std::uint64_t nonzero_end = limit;
+  while (nonzero_end > scan.end && all_zero(segment + nonzero_end - 8, 8)) nonzero_end -= 8;
+  verdict.kind = TailVerdict::Kind::kTorn;
+  verdict.torn_bytes = nonzero_end - scan.end;
+  return verdict;
+}
+
+bool all_zero(const std::byte* p, std::uint64_t n) {
+  static constexpr std::byte kZeros[4096] = {};
+  while (n > 0) {
+    const std::uint64_t chunk = n < sizeof(kZeros) ? n : sizeof(kZeros);
+    if (std::memcmp(p, kZeros, chunk) != 0) return false;
+    p += chunk;
+    n -= chunk;
+  }
+  return true;
+}
+
+}  // namespace tape::journal
