@@ -12,6 +12,7 @@
 #include "dir_lock.h"
 #include "journal_dir.h"
 #include "preallocator.h"
+#include "pretoucher.h"
 #include "recovery.h"
 #include "segment_index.h"
 
@@ -74,7 +75,8 @@ class Journal::Impl {
   Impl(std::filesystem::path dir, JournalOptions options)
       : dir_(std::move(dir)),
         options_(std::move(options)),
-        prealloc_({dir_, options_.segment_size, options_.zero_fill, options_.prefault}) {
+        prealloc_({dir_, options_.segment_size, options_.zero_fill, options_.prefault_window}),
+        pretoucher_(options_.prefault_window) {
     if (!options_.log) options_.log = default_log();
   }
 
@@ -109,6 +111,7 @@ class Journal::Impl {
   Preallocator prealloc_;
   std::shared_ptr<ActiveSegment> active_;  // replaced by the writer under mu_
   std::deque<SealedSegment> sealed_;       // writer only
+  Pretoucher pretoucher_;                  // declared after active_: stops before it dies
   std::atomic<bool> dir_dirty_{false};
   std::atomic<bool> failed_{false};
   bool closed_ = false;
@@ -156,6 +159,7 @@ Status Journal::Impl::open() {
     active_->index = std::move(r.active_index);
     if (!active_->index.empty()) active_->index_builder->skip_past(active_->index.back().offset);
     active_->written_end.store(active_->pos, std::memory_order_relaxed);
+    pretoucher_.follow(active_->file.get(), &active_->written_end, active_->pos);
     TAPE_RETURN_IF_ERROR(active_->file->sync_file(nullptr));
     active_->synced_end = active_->pos;
   } else {
@@ -234,6 +238,7 @@ Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
   prealloc_.prepare_next();
 
   auto next = std::make_shared<ActiveSegment>(std::move(file), options_.index_interval);
+  pretoucher_.follow(next->file.get(), &next->written_end, options_.prefault_window);
   std::shared_ptr<ActiveSegment> old;
   {
     std::lock_guard guard(mu_);
@@ -353,6 +358,7 @@ Result<RetentionResult> Journal::Impl::apply_retention(const RetentionPolicy& po
 Status Journal::Impl::close() {
   if (closed_) return health();
   Status s = failed_.load(std::memory_order_acquire) ? health() : sync();
+  pretoucher_.stop();
   prealloc_.stop();
   {
     std::lock_guard guard(mu_);

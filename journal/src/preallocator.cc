@@ -118,7 +118,7 @@ Result<std::unique_ptr<SegmentFile>> Preallocator::prepare() const {
     ::unlink(file.c_str());
     return seg.error();
   }
-  if (options_.prefault) seg.value()->prefault();
+  seg.value()->populate_write(0, options_.prefault_bytes);
   return seg;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // Keeps the next segment ready in the background: allocated with posix_fallocate (never a
 // sparse hole), filled with real zeros and synced (so later fdatasyncs commit no extent
-// conversions), mapped and prefaulted. A roll then costs a header write and a rename.
+// conversions), mapped, and its first pages made writable. A roll then costs a header write and a
+// rename.
 
 #include <condition_variable>
 #include <cstdint>
@@ -22,7 +23,7 @@ class Preallocator {
     std::filesystem::path dir;
     std::uint64_t segment_size = 0;
     bool zero_fill = true;
-    bool prefault = true;
+    std::uint64_t prefault_bytes = 0;  // populate this much of the file's start
   };
 
   explicit Preallocator(Options options);

@@ -45,8 +45,9 @@ class SegmentFile {
   Status sync_range(std::uint64_t begin, std::uint64_t end, const SyncErrorHook& hook);
   // fdatasync of the whole file; works after unmap().
   Status sync_file(const SyncErrorHook& hook);
-  // Reads one byte of every page so later accesses take no major faults.
-  void prefault();
+  // Maps [begin, end) writable ahead of the writer without changing its bytes. False when the
+  // kernel cannot (older than 5.14); callers then simply take the faults later.
+  bool populate_write(std::uint64_t begin, std::uint64_t end);
   // Drops the mapping but keeps the file open for sync_file().
   void unmap();
   // The file was renamed; keep messages truthful.

@@ -21,8 +21,10 @@ struct JournalOptions {
   // Write real zeros into each preallocated segment and sync them before it goes live, so
   // later fdatasyncs commit no extent conversions (docs/format.md). Turn off only on tmpfs.
   bool zero_fill = true;
-  // Touch every page of the next segment in the background so a roll takes no page faults.
-  bool prefault = true;
+  // A background thread keeps this many bytes ahead of the writer mapped writable
+  // (MADV_POPULATE_WRITE), and the next segment's first bytes too, so appends and rolls take
+  // no page faults. 0 disables it; appends then fault once per fresh 4 KiB page.
+  std::uint64_t prefault_window = 4ULL << 20;
   // Where event lines go; empty means standard error.
   LogSink log;
   // Test hook, called before every fdatasync/msync/fsync the journal issues. Returning a
