@@ -94,12 +94,17 @@ Status Reader::Impl::seek(Seq seq) {
   const Seq base = it == bases_.begin() ? bases_.front() : *std::prev(it);
   TAPE_RETURN_IF_ERROR(open_segment(base));
   if (seq <= base) return Status::ok();
-  const IndexEntry start = index_for(base).floor(seq);
+  IndexEntry start = index_for(base).floor(seq);
+  std::uint32_t len = 0;
+  if (check_record(seg_->data(), limit_, start.offset, Seq(start.seq), &len) != StopReason::kNone) {
+    // The index file is well formed but wrong: trust only the segment itself.
+    index_cache_[base] = build_index(seg_->data(), limit_, base, kReaderIndexInterval);
+    start = index_cache_[base].floor(seq);
+  }
   pos_ = start.offset;
   expected_ = Seq(start.seq);
   // Hop to the target; next() verifies and skips whatever the hop did not reach.
   while (expected_ < seq) {
-    std::uint32_t len = 0;
     if (check_record(seg_->data(), limit_, pos_, expected_, &len) != StopReason::kNone) break;
     pos_ += format::align_up(len);
     expected_ = expected_.next();
