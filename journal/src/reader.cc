@@ -39,6 +39,17 @@ class Reader::Impl {
   Status at_end_of_data(bool* moved);
   Status bad_record(StopReason reason);
   const SparseIndex& index_for(Seq base);
+  // True when a valid later record lies past a stop at pos_ (docs/format.md, Recovery).
+  bool damaged_past(StopReason stop) const {
+    const ScanResult at{pos_, 0, expected_.prev(), 0, stop, {}};
+    return classify_tail(seg_->data(), limit_, at).kind == TailVerdict::Kind::kDamaged;
+  }
+  // A live writer may have published the record at pos_ after we looked; records are
+  // published in order, so a later valid one implies this one is visible now.
+  bool written_meanwhile() const {
+    std::uint32_t len = 0;
+    return check_record(seg_->data(), limit_, pos_, expected_, &len) == StopReason::kNone;
+  }
 
   std::filesystem::path dir_;
   ReaderOptions options_;
@@ -186,23 +197,17 @@ Result<std::optional<RecordView>> Reader::Impl::next() {
       bool moved = false;
       TAPE_RETURN_IF_ERROR(at_end_of_data(&moved));
       if (moved) continue;
-      if (!options_.follow && !sealed) {
-        // A zeroed range with records after it is damage, not the end.
-        ScanResult at{pos_, 0, expected_.prev(), 0, r, {}};
-        if (classify_tail(seg_->data(), limit_, at).kind == TailVerdict::Kind::kDamaged) {
-          return bad_record(r);
-        }
-      }
-      return std::optional<RecordView>();
+      // Without follow, a zeroed range with records after it is damage, not the end.
+      if (options_.follow || sealed || !damaged_past(r)) return std::optional<RecordView>();
+      if (written_meanwhile()) continue;
+      return bad_record(r);
     }
     // A live writer never exposes a bad record. In a sealed segment it is damage; at the end
     // of the active segment it is a dead writer's torn tail unless valid records follow.
     if (sealed) return bad_record(r);
-    ScanResult at{pos_, 0, expected_.prev(), 0, r, {}};
-    if (classify_tail(seg_->data(), limit_, at).kind == TailVerdict::Kind::kDamaged) {
-      return bad_record(r);
-    }
-    return std::optional<RecordView>();
+    if (!damaged_past(r)) return std::optional<RecordView>();
+    if (written_meanwhile()) continue;
+    return bad_record(r);
   }
 }
 

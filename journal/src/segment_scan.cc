@@ -100,9 +100,12 @@ std::optional<std::uint64_t> find_valid_record(const std::byte* segment, std::ui
                                                std::uint64_t from, Seq after) {
   for (std::uint64_t pos = format::align_up(from); pos + format::kRecordHeaderSize <= limit;
        pos += format::kAlignment) {
+    // Acquire: a record published by a live writer is seen whole.
+    const std::uint32_t len = format::load_length(segment + pos);
+    if (len == 0) continue;
     RecordHeader h;
     std::memcpy(&h, segment + pos, sizeof(h));
-    if (h.length == 0) continue;
+    h.length = len;
     if (check_header_fields(h, limit, pos) != StopReason::kNone) continue;
     if (h.seq <= after.value()) continue;
     if (h.checksum == format::record_checksum(segment + pos, h.length)) return pos;
