@@ -116,8 +116,11 @@ class Journal::Impl {
   std::atomic<bool> failed_{false};
   bool closed_ = false;
   mutable std::mutex mu_;
-  std::vector<std::shared_ptr<ActiveSegment>> unsynced_sealed_;  // guarded by mu_
-  Status sticky_;                                                // guarded by mu_
+  // Sealed since the last sync. Paths, not open files: a journal that is never synced must
+  // not pile up descriptors or mappings. A new descriptor still reports a writeback error
+  // that nobody has seen (Linux errseq), and we are the only fsyncer.
+  std::vector<std::filesystem::path> unsynced_sealed_;  // guarded by mu_
+  Status sticky_;                                       // guarded by mu_
 };
 
 Status Journal::Impl::open() {
@@ -146,9 +149,7 @@ Status Journal::Impl::open() {
   // What recovery kept may exist only in the page cache (the last writer was killed before
   // syncing): make it durable before reporting it as such.
   if (!sealed_.empty()) {
-    auto last_sealed = SegmentFile::map(dir_ / sealed_.back().name, SegmentFile::Mode::kReadOnly);
-    if (!last_sealed) return last_sealed.error();
-    TAPE_RETURN_IF_ERROR(last_sealed.value()->sync_file(nullptr));
+    TAPE_RETURN_IF_ERROR(sync_path(dir_ / sealed_.back().name, nullptr));
   }
   prealloc_.start();
   if (r.active) {
@@ -247,7 +248,7 @@ Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
   if (old) {
     seal(*old);
     std::lock_guard guard(mu_);
-    unsynced_sealed_.push_back(std::move(old));
+    unsynced_sealed_.push_back(old->file->path());
   }
   return Status::ok();
 }
@@ -270,7 +271,6 @@ void Journal::Impl::seal(ActiveSegment& seg) {
   const Status s = write_index_file(dir_ / format::index_file_name(seg.base),
                                     SparseIndex{seg.base, seg.pos, std::move(seg.index)});
   if (!s.is_ok()) options_.log("index not written (readers rebuild it): " + s.to_string());
-  seg.file->unmap();
 }
 
 Status Journal::Impl::fail(Status status) {
@@ -292,7 +292,7 @@ Status Journal::Impl::health() const {
 
 Status Journal::Impl::sync() {
   if (failed_.load(std::memory_order_acquire)) return health();
-  std::vector<std::shared_ptr<ActiveSegment>> pending;
+  std::vector<std::filesystem::path> pending;
   std::shared_ptr<ActiveSegment> active;
   std::uint64_t seq = 0, end = 0;
   {
@@ -309,8 +309,8 @@ Status Journal::Impl::sync() {
                                    : fsync_dir(dir_);
     if (!s.is_ok()) return fail(s);
   }
-  for (const auto& seg : pending) {
-    if (Status s = seg->file->sync_file(hook); !s.is_ok()) return fail(s);
+  for (const auto& seg : pending) {  // a missing file was deleted by retention
+    if (Status s = sync_path(seg, hook); !s.is_ok()) return fail(s);
   }
   if (end > active->synced_end) {
     if (Status s = active->file->sync_range(active->synced_end, end, hook); !s.is_ok()) {

@@ -124,13 +124,7 @@ Status Reader::Impl::seek(Seq seq) {
 }
 
 Status Reader::Impl::bad_record(StopReason reason) {
-  std::string why(describe(reason));
-  if (reason == StopReason::kSeqMismatch) {
-    std::uint64_t found = 0;
-    std::memcpy(&found, seg_->data() + pos_ + offsetof(format::RecordHeader, seq), 8);
-    why += ": expected " + std::to_string(expected_.value()) + ", found " + std::to_string(found);
-  }
-  return damage(seg_->name(), pos_, why);
+  return damage(seg_->name(), pos_, describe_stop(seg_->data(), pos_, reason, expected_));
 }
 
 Status Reader::Impl::at_end_of_data(bool* moved) {
@@ -154,8 +148,12 @@ Status Reader::Impl::at_end_of_data(bool* moved) {
   Status s = open_segment(next_base);
   if (s.code() == Status::Code::kNotFound) {
     TAPE_RETURN_IF_ERROR(refresh_listing());
-    const bool later_exists = !bases_.empty() && bases_.back() > next_base;
-    if (later_exists) {
+    if (!bases_.empty() && bases_.front() > next_base) {
+      return Status::not_found("sequences from " + std::to_string(next_base.value()) +
+                               " were deleted by retention; the journal now starts at " +
+                               std::to_string(bases_.front().value()));
+    }
+    if (!bases_.empty() && bases_.back() > next_base) {
       return damage(format::segment_file_name(next_base), 0,
                     "missing segment: the previous segment ends at sequence " +
                         std::to_string(t.last_seq) + " and no segment starts after it");

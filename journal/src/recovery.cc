@@ -137,11 +137,11 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
     out.journal_id = random_journal_id();
     return out;
   }
-  Seq expected_base = segments.front().first;
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    const auto& [base, name] = segments[i];
-    const auto path = dir / name;
-    auto ends = read_segment_ends(path);
+  // Every header first: a bad file anywhere is named as itself, before any repair is tried.
+  std::vector<SegmentEnds> all_ends;
+  all_ends.reserve(segments.size());
+  for (const auto& [base, name] : segments) {
+    auto ends = read_segment_ends(dir / name);
     if (!ends) return ends.error();
     const auto& h = ends.value().header;
     TAPE_RETURN_IF_ERROR(format::check_header(h, ends.value().file_size, name));
@@ -149,6 +149,14 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
       return offset_error(Status::Code::kCorruption, name, 0,
                           "header says base sequence " + std::to_string(h.base_seq));
     }
+    all_ends.push_back(ends.value());
+  }
+  Seq expected_base = segments.front().first;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& [base, name] = segments[i];
+    const auto path = dir / name;
+    const SegmentEnds* ends = &all_ends[i];
+    const auto& h = ends->header;
     if (base != expected_base) {
       return offset_error(
           Status::Code::kCorruption, name, 0,
@@ -160,20 +168,20 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
     if (i == 0) out.journal_id = h.journal_id;
     const bool last = i + 1 == segments.size();
     std::string why;
-    const bool sealed = format::trailer_is_valid(ends.value().trailer, h, &why);
+    const bool sealed = format::trailer_is_valid(ends->trailer, h, &why);
     if (!sealed && !why.empty() && !last) {
-      return offset_error(Status::Code::kCorruption, name,
-                          ends.value().file_size - format::kTrailerSize, why);
+      return offset_error(Status::Code::kCorruption, name, ends->file_size - format::kTrailerSize,
+                          why);
     }
     if (sealed) {
-      const auto& t = ends.value().trailer;
-      out.sealed.push_back({base, Seq(t.last_seq), name, ends.value().file_size,
-                            static_cast<std::int64_t>(t.sealed_ns)});
+      const auto& t = ends->trailer;
+      out.sealed.push_back(
+          {base, Seq(t.last_seq), name, ends->file_size, static_cast<std::int64_t>(t.sealed_ns)});
       expected_base = Seq(t.last_seq).next();
       continue;
     }
     if (!last) {
-      SealedSegment s{base, Seq(), name, ends.value().file_size, 0};
+      SealedSegment s{base, Seq(), name, ends->file_size, 0};
       TAPE_RETURN_IF_ERROR(repair_unsealed(path, segments[i + 1].first, s, out, log));
       out.sealed.push_back(s);
       expected_base = s.last_seq.next();

@@ -78,7 +78,19 @@ bool SegmentFile::populate_write(std::uint64_t begin, std::uint64_t end) {
   return ::madvise(data() + page_begin, end - page_begin, kPopulateWrite) == 0;
 }
 
-void SegmentFile::unmap() { bip::mapped_region().swap(region_); }
+Status sync_path(const std::filesystem::path& path, const SyncErrorHook& hook) {
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(path.filename().string()));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::ok();
+    return Status::from_errno(path.string() + ": open for sync", errno);
+  }
+  const int rc = ::fdatasync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::from_errno(path.string() + ": fdatasync", err);
+  return Status::ok();
+}
 
 Result<SegmentEnds> read_segment_ends(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

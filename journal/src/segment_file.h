@@ -43,13 +43,11 @@ class SegmentFile {
 
   // msync(MS_SYNC) of [begin, end): makes stores into that range durable.
   Status sync_range(std::uint64_t begin, std::uint64_t end, const SyncErrorHook& hook);
-  // fdatasync of the whole file; works after unmap().
+  // fdatasync of the whole file.
   Status sync_file(const SyncErrorHook& hook);
   // Maps [begin, end) writable ahead of the writer without changing its bytes. False when the
   // kernel cannot (older than 5.14); callers then simply take the faults later.
   bool populate_write(std::uint64_t begin, std::uint64_t end);
-  // Drops the mapping but keeps the file open for sync_file().
-  void unmap();
   // The file was renamed; keep messages truthful.
   void set_path(std::filesystem::path path) { path_ = std::move(path); }
 
@@ -62,6 +60,9 @@ class SegmentFile {
   boost::interprocess::file_mapping file_;
   boost::interprocess::mapped_region region_;
 };
+
+// fdatasync of a file by path; ok when the file no longer exists.
+Status sync_path(const std::filesystem::path& path, const SyncErrorHook& hook);
 
 // Header and trailer of a segment read with pread, without mapping it.
 struct SegmentEnds {

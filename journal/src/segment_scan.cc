@@ -1,5 +1,6 @@
 #include "segment_scan.h"
 
+#include <cstdio>
 #include <cstring>
 
 namespace tape::journal {
@@ -48,6 +49,24 @@ std::string_view describe(StopReason reason) {
   return "unknown";
 }
 
+std::string describe_stop(const std::byte* segment, std::uint64_t pos, StopReason reason,
+                          Seq expected) {
+  std::string out(describe(reason));
+  RecordHeader h;
+  if (reason == StopReason::kSeqMismatch || reason == StopReason::kBadType) {
+    std::memcpy(&h, segment + pos, sizeof(h));
+  }
+  if (reason == StopReason::kSeqMismatch) {
+    out += ": expected " + std::to_string(expected.value()) + ", found " + std::to_string(h.seq);
+  } else if (reason == StopReason::kBadType) {
+    char what[96];
+    std::snprintf(what, sizeof(what), " 0x%04x (%u): written by a newer version, or damaged",
+                  static_cast<unsigned>(h.type), static_cast<unsigned>(h.type));
+    out.append(what);
+  }
+  return out;
+}
+
 StopReason check_record(const std::byte* segment, std::uint64_t limit, std::uint64_t pos,
                         Seq expected, std::uint32_t* length) {
   if (pos + format::kRecordHeaderSize > limit) return StopReason::kDataLimit;
@@ -75,13 +94,7 @@ ScanResult scan_records(const std::byte* segment, std::uint64_t limit, std::uint
     const StopReason r = check_record(segment, limit, result.end, expected, &len);
     if (r != StopReason::kNone) {
       result.stop = r;
-      result.detail = std::string(describe(r));
-      if (r == StopReason::kSeqMismatch) {
-        std::uint64_t found = 0;
-        std::memcpy(&found, segment + result.end + offsetof(RecordHeader, seq), sizeof(found));
-        result.detail +=
-            ": expected " + std::to_string(expected.value()) + ", found " + std::to_string(found);
-      }
+      result.detail = describe_stop(segment, result.end, r, expected);
       return result;
     }
     if (index) index->add(expected.value(), result.end);

@@ -26,6 +26,9 @@ enum class StopReason {
 };
 
 std::string_view describe(StopReason reason);
+// describe() plus what was found at `pos`: the sequence or the type that was wrong.
+std::string describe_stop(const std::byte* segment, std::uint64_t pos, StopReason reason,
+                          Seq expected);
 // Clean stops end the data; any other stop is a torn tail or corruption.
 constexpr bool is_clean_stop(StopReason r) {
   return r == StopReason::kZeroLength || r == StopReason::kDataLimit;
