@@ -10,6 +10,7 @@ namespace {
 struct Inspector {
   JournalInfo info;
   InspectDepth depth;
+  Status unsupported;  // the first segment of a newer format version
 
   void problem(const std::string& file, std::uint64_t offset, std::string reason) {
     info.corruptions.push_back({file, offset, std::move(reason)});
@@ -86,6 +87,8 @@ struct Inspector {
     seg.format_version = h.format_version;
     seg.epoch = Epoch(h.epoch);
     if (Status s = format::check_header(h, seg.file_size, name); !s.is_ok()) {
+      if (s.code() == Status::Code::kUnsupported && unsupported.is_ok()) unsupported = s;
+      info.file_bytes += seg.file_size;
       problem(name, 0, s.message().substr(name.size() + std::string(" offset 0: ").size()));
       *expected = next_base;
       info.segments.push_back(seg);
@@ -137,7 +140,7 @@ std::string Problem::to_string() const {
 Result<JournalInfo> inspect_journal(const std::filesystem::path& dir, InspectDepth depth) {
   auto listing = list_journal_dir(dir);
   if (!listing) return listing.error();
-  Inspector in{{}, depth};
+  Inspector in{{}, depth, {}};
   in.info.unknown_files = listing.value().unknown;
   const auto& segments = listing.value().segments;
   Seq expected;
@@ -146,6 +149,7 @@ Result<JournalInfo> inspect_journal(const std::filesystem::path& dir, InspectDep
     const Seq next_base = last ? Seq() : segments[i + 1].first;
     in.segment(dir, segments[i].first, segments[i].second, last, next_base, &expected);
   }
+  if (!in.unsupported.is_ok()) return in.unsupported;
   return in.info;
 }
 

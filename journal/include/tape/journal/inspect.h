@@ -53,7 +53,8 @@ enum class InspectDepth {
   kFull,   // check every record's checksum and every trailer digest (verify)
 };
 
-// kNotFound if `dir` does not exist or is not a directory.
+// kNotFound if `dir` does not exist or is not a directory; kUnsupported, naming the file and
+// both versions, if a segment was written by a newer format version.
 Result<JournalInfo> inspect_journal(const std::filesystem::path& dir, InspectDepth depth);
 
 }  // namespace tape::journal
