@@ -101,6 +101,8 @@ bool trailer_is_valid(const SegmentTrailer& t, const SegmentHeader& h, std::stri
   if (t.checksum != trailer_checksum(t)) return bad("bad trailer: checksum mismatch");
   if (t.first_seq != h.base_seq) return bad("bad trailer: first sequence is not the base");
   if (t.last_seq + 1 != t.first_seq + t.record_count) return bad("bad trailer: record count");
+  // A roll happens only when a record does not fit, so a sealed segment is never empty.
+  if (t.record_count == 0) return bad("bad trailer: sealed segment without records");
   if (t.data_end < kHeaderSize || t.data_end > data_limit(h.segment_size) ||
       t.data_end % kAlignment != 0) {
     return bad("bad trailer: data end outside the data area");

@@ -13,10 +13,13 @@ namespace {
 
 constexpr std::size_t kZeroChunk = 1 << 20;
 
-Status write_zeros(int fd, std::uint64_t size, const std::filesystem::path& path) {
+Status write_zeros(int fd, std::uint64_t size, const std::filesystem::path& path,
+                   const std::atomic<bool>& cancel) {
   static const std::vector<char> zeros(kZeroChunk, 0);
   std::uint64_t off = 0;
   while (off < size) {
+    // Checked per chunk so close() does not wait for a whole large segment to fill.
+    if (cancel.load(std::memory_order_relaxed)) return Status::closed("preallocation cancelled");
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeroChunk, size - off));
     const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(off));
     if (w < 0) {
@@ -68,6 +71,7 @@ void Preallocator::stop() {
   {
     std::lock_guard guard(mu_);
     stopping_ = true;
+    cancel_.store(true, std::memory_order_relaxed);
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -104,7 +108,8 @@ Result<std::unique_ptr<SegmentFile>> Preallocator::prepare() const {
         file.string() + ": preallocating " + std::to_string(size) + " bytes for the next segment",
         err);
   }
-  if (status.is_ok() && options_.zero_fill) status = write_zeros(fd, options_.segment_size, file);
+  if (status.is_ok() && options_.zero_fill)
+    status = write_zeros(fd, options_.segment_size, file, cancel_);
   if (status.is_ok() && ::fdatasync(fd) != 0) {
     status = Status::from_errno(file.string() + ": syncing next segment", errno);
   }

@@ -4,6 +4,7 @@
 // conversions), mapped, and its first pages made writable. A roll then costs a header write and a
 // rename.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -53,6 +54,7 @@ class Preallocator {
   bool wanted_ = false;                                        // guarded by mu_
   bool stopping_ = false;                                      // guarded by mu_
   std::optional<Result<std::unique_ptr<SegmentFile>>> ready_;  // guarded by mu_
+  std::atomic<bool> cancel_{false};  // set by stop(): abandon a fill in progress
   std::thread thread_;
 };
 

@@ -89,7 +89,8 @@ Result<SparseIndex> read_index_file(const std::filesystem::path& path, Seq base,
   IndexFileHeader h;
   std::memcpy(&h, bytes.data(), sizeof(h));
   if (h.magic != format::kIndexMagic) return bad("index file: wrong magic");
-  if (bytes.size() != sizeof(h) + h.entry_count * sizeof(IndexEntry) + 8) {
+  const std::uint64_t room = (bytes.size() - sizeof(h) - 8) / sizeof(IndexEntry);
+  if (h.entry_count > room || bytes.size() != sizeof(h) + h.entry_count * sizeof(IndexEntry) + 8) {
     return bad("index file: size does not match its entry count");
   }
   std::uint64_t checksum = 0;
@@ -98,7 +99,9 @@ Result<SparseIndex> read_index_file(const std::filesystem::path& path, Seq base,
   if (h.base_seq != base.value()) return bad("index file: base sequence differs from segment");
   SparseIndex index{base, h.data_end, {}};
   index.entries.resize(h.entry_count);
-  std::memcpy(index.entries.data(), bytes.data() + sizeof(h), h.entry_count * sizeof(IndexEntry));
+  if (h.entry_count > 0) {
+    std::memcpy(index.entries.data(), bytes.data() + sizeof(h), h.entry_count * sizeof(IndexEntry));
+  }
   std::uint64_t prev_seq = 0, prev_off = 0;
   for (const auto& e : index.entries) {
     if (e.seq <= prev_seq && prev_seq != 0) return bad("index file: entries out of order");
