@@ -1,5 +1,8 @@
 #include "tape/journal/format.h"
 
+// Inlined: the record checksum is on the append path, and for small records the call into
+// the shared library costs as much as the hash.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <charconv>
