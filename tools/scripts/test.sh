@@ -2,7 +2,9 @@
 # The whole test suite: installs dependencies, then
 #   1. Release build (gcc): every unit, integration, crash and corruption test;
 #   2. ASan+UBSan build (clang): the journal tests again, plus the libFuzzer targets for a
-#      bounded time.
+#      bounded time;
+#   3. ThreadSanitizer build (clang): the engine's lock-free ring tests and the journal's
+#      concurrent writer/flusher test.
 # Ends with ctest's summary line. Set TAPE_CRASH_TRIALS / TAPE_FUZZ_SECONDS for longer runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,8 +20,14 @@ CC=clang CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DTAPE_SANITIZE=address,undefined -DTAPE_BUILD_BENCH=OFF -DTAPE_BUILD_FUZZ=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 
+CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTAPE_SANITIZE=thread -DTAPE_BUILD_BENCH=OFF -DTAPE_BUILD_TOOLS=OFF >/dev/null
+cmake --build build/tsan -j "$jobs"
+
 status=0
 (cd build/asan && ctest -L 'journal|fuzz' -j "$jobs" --timeout 900) || status=$?
+(cd build/tsan && ctest -L engine -j "$jobs" --timeout 900) || status=$?
+(cd build/tsan && ctest -R 'ConcurrentSync' -j "$jobs" --timeout 900) || status=$?
 # Release last, so the suite ends with the summary of the full run.
 (cd build/release && ctest -j "$jobs" --timeout 900) || status=$?
 exit $status

@@ -1,0 +1,173 @@
+#include "tape/engine/ring.h"
+
+#include <sched.h>
+#include <time.h>
+
+#include <cstring>
+#include <new>
+
+namespace tape::engine {
+namespace {
+
+constexpr std::uint64_t kRingMagic = 0x31474E4945504154ULL;  // "TAPEING1"
+constexpr std::uint64_t kHeader = sizeof(RingRecordHeader);
+
+constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+__extension__ typedef unsigned __int128 u128;
+
+u128 pack(std::uint64_t position, std::uint64_t seq) {
+  return (static_cast<u128>(seq) << 64) | position;
+}
+
+void publish_length(std::byte* record, std::int32_t length) {
+  // Release: publishes header and payload. Pairs with the acquire in Ring::drain().
+  std::atomic_ref<std::int32_t>(*reinterpret_cast<std::int32_t*>(record))
+      .store(length, std::memory_order_release);
+}
+
+}  // namespace
+
+Ring Ring::create(void* block, std::size_t capacity, Seq first_seq) {
+  auto* control = new (block) RingControl{};
+  control->tail_position = 0;
+  control->tail_seq = first_seq.value();
+  control->head_cache.store(0, std::memory_order_relaxed);
+  control->capacity = capacity;
+  control->magic = kRingMagic;
+  auto* data = static_cast<std::byte*>(block) + sizeof(RingControl);
+  std::memset(data, 0, capacity);
+  // Release: a producer or consumer that acquires head sees the initialized block.
+  control->head.store(0, std::memory_order_release);
+  return Ring(control, data, capacity);
+}
+
+std::uint32_t Ring::max_payload() const {
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(capacity_ / 4, INT32_MAX) - kHeader);
+}
+
+Claim Ring::try_claim(std::uint32_t payload_size) {
+  const std::uint64_t record = align8(kHeader + payload_size);
+  auto* tail = reinterpret_cast<u128*>(&control_->tail_position);
+  // A torn read of the two halves only makes the first CAS fail and return the true value.
+  u128 seen = pack(std::atomic_ref(control_->tail_position).load(std::memory_order_relaxed),
+                   std::atomic_ref(control_->tail_seq).load(std::memory_order_relaxed));
+  for (;;) {
+    const auto position = static_cast<std::uint64_t>(seen);
+    const auto seq = static_cast<std::uint64_t>(seen >> 64);
+    const std::uint64_t index = position & mask_;
+    const std::uint64_t padding = index + record > capacity_ ? capacity_ - index : 0;
+    const std::uint64_t end = position + padding + record;
+    // Acquire/release on head_cache chain each producer to the consumer's release of head, so
+    // the zeroing of freed bytes happens before any producer writes into them.
+    if (end - control_->head_cache.load(std::memory_order_acquire) > capacity_) {
+      // Acquire: pairs with the consumer's release after zeroing the freed bytes.
+      const std::uint64_t head = control_->head.load(std::memory_order_acquire);
+      control_->head_cache.store(head, std::memory_order_release);
+      if (end - head > capacity_) return Claim{ClaimStatus::kFull, nullptr, 0, Seq(), 0};
+    }
+    // Full barrier (lock cmpxchg16b): position and sequence advance together.
+    const u128 desired = pack(end, seq + 1);
+    const u128 prev = __sync_val_compare_and_swap(tail, seen, desired);
+    if (prev != seen) {
+      seen = prev;
+      continue;
+    }
+    if (padding != 0) {
+      std::byte* filler = data_ + index;
+      auto* h = reinterpret_cast<RingRecordHeader*>(filler);
+      h->type = kRingPadding;
+      h->flags = 0;
+      publish_length(filler, static_cast<std::int32_t>(padding));
+    }
+    const std::uint64_t at = position + padding;
+    return Claim{ClaimStatus::kOk, data_ + (at & mask_) + kHeader, payload_size, Seq(seq), at};
+  }
+}
+
+Claim Ring::claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t deadline_ns) {
+  if (payload_size > max_payload()) return Claim{ClaimStatus::kTooLarge, nullptr, 0, Seq(), 0};
+  for (std::uint32_t attempt = 0;; ++attempt) {
+    Claim c = try_claim(payload_size);
+    if (c.status == ClaimStatus::kOk || policy == FullPolicy::kFail) return c;
+    if (deadline_ns != 0 && (attempt & 63) == 0 && monotonic_ns() >= deadline_ns) {
+      return Claim{ClaimStatus::kTimedOut, nullptr, 0, Seq(), 0};
+    }
+    switch (policy) {
+      case FullPolicy::kSpin:
+        cpu_relax();
+        break;
+      case FullPolicy::kYield:
+        ::sched_yield();
+        break;
+      case FullPolicy::kBlock: {
+        // Wait for the consumer to move head; it notifies after every release().
+        const std::uint64_t head = control_->head.load(std::memory_order_acquire);
+        if (head == control_->head_cache.load(std::memory_order_relaxed)) {
+          if (deadline_ns == 0) {
+            control_->head.wait(head, std::memory_order_acquire);
+          } else {
+            // std::atomic::wait has no timeout: poll the deadline with short sleeps.
+            timespec pause{0, 50'000};
+            ::nanosleep(&pause, nullptr);
+          }
+        }
+        break;
+      }
+      case FullPolicy::kFail:
+        break;
+    }
+  }
+}
+
+void Ring::commit(const Claim& claim, std::int64_t timestamp_ns, std::uint16_t type) {
+  std::byte* rec = claim.payload - kHeader;
+  auto* h = reinterpret_cast<RingRecordHeader*>(rec);
+  h->type = type;
+  h->flags = 0;
+  h->seq = claim.seq.value();
+  h->timestamp_ns = timestamp_ns;
+  publish_length(rec, static_cast<std::int32_t>(kHeader + claim.size));
+}
+
+void Ring::abort(const Claim& claim) {
+  std::byte* rec = claim.payload - kHeader;
+  auto* h = reinterpret_cast<RingRecordHeader*>(rec);
+  h->type = kRingPadding;
+  h->flags = kRingAborted;
+  h->seq = claim.seq.value();
+  h->timestamp_ns = 0;
+  publish_length(rec, static_cast<std::int32_t>(kHeader + claim.size));
+}
+
+void Ring::release(std::uint64_t from, std::uint64_t to) {
+  // Zero what was consumed so that every possible record start reads 0 on the next lap.
+  const std::uint64_t begin = from & mask_;
+  const std::uint64_t n = to - from;
+  const std::uint64_t first = std::min<std::uint64_t>(n, capacity_ - begin);
+  std::memset(data_ + begin, 0, first);
+  if (first < n) std::memset(data_, 0, n - first);
+  // Release: producers that acquire head see the zeroed bytes.
+  control_->head.store(to, std::memory_order_release);
+  control_->head.notify_all();
+}
+
+std::uint64_t Ring::occupancy() const {
+  const std::uint64_t tail =
+      std::atomic_ref(control_->tail_position).load(std::memory_order_relaxed);
+  return tail - control_->head.load(std::memory_order_relaxed);
+}
+
+Seq Ring::next_claim_seq() const {
+  return Seq(std::atomic_ref(control_->tail_seq).load(std::memory_order_relaxed));
+}
+
+}  // namespace tape::engine
