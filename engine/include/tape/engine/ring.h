@@ -65,6 +65,7 @@ enum class ClaimStatus {
   kFull,      // FullPolicy::kFail and no space
   kTooLarge,  // larger than max_payload(): can never fit
   kTimedOut,  // kBlock/kSpin/kYield with a deadline that passed
+  kClosed,    // the engine is closing or stopped by an error (never returned by the ring)
 };
 
 struct Claim {
@@ -136,7 +137,9 @@ std::size_t Ring::drain(Handler&& handler, std::size_t max_records) {
   const std::uint64_t start = control_->head.load(std::memory_order_relaxed);  // ours alone
   std::uint64_t pos = start;
   std::size_t count = 0;
-  while (count < max_records) {
+  // At most one lap per call: consumed bytes are zeroed only in release(), so a second lap
+  // would read this call's records again.
+  while (count < max_records && pos - start < capacity_) {
     std::byte* rec = data_ + (pos & mask_);
     // Acquire: pairs with the release in commit()/abort(); the whole record is visible.
     const std::int32_t len = std::atomic_ref<std::int32_t>(*reinterpret_cast<std::int32_t*>(rec))

@@ -1,0 +1,95 @@
+#pragma once
+// The engine applications embed: producers on any threads hand records to a lock-free ring;
+// one writer thread appends them to the journal; one flusher thread makes them durable by the
+// configured policy and releases waiters.
+//
+// Contract:
+// - claim()/commit()/append() may be called from any number of threads. They never allocate,
+//   lock, make a system call or throw, except the waits of FullPolicy::kBlock/kYield when the
+//   ring is full. The returned sequence is the record's sequence in the journal.
+// - wait_durable(seq) returns ok once every record up to seq is durable under the policy
+//   (kNever: once written to the page cache), or the sticky error that stopped the engine.
+// - close() stops accepting claims, drains the ring into the journal, syncs and stops the
+//   threads; every record committed before close() is durable when it returns ok.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+
+#include "tape/engine/ring.h"
+#include "tape/journal/journal.h"
+#include "tape/journal/status.h"
+
+namespace tape::engine {
+
+struct DurabilityPolicy {
+  enum class Kind {
+    kNever,       // page cache only: durable means written
+    kEveryBatch,  // group commit: one sync after each batch the writer appends
+    kInterval,    // one sync every `interval_us` microseconds, if anything was written
+    kBytes,       // one sync whenever `bytes` more bytes were written
+  };
+  Kind kind = Kind::kEveryBatch;
+  std::uint64_t interval_us = 1000;
+  std::uint64_t bytes = 1 << 20;
+};
+
+struct EngineOptions {
+  journal::JournalOptions journal;
+  std::size_t ring_capacity = 16ULL << 20;  // a power of two, at least 4096
+  DurabilityPolicy durability;
+  // Called by the flusher thread after each sync with the new durable sequence. Keep it short:
+  // it delays the next sync.
+  std::function<void(Seq durable)> on_durable;
+};
+
+struct EngineStats {
+  std::uint64_t records = 0;  // appended to the journal
+  std::uint64_t bytes = 0;    // payload bytes appended
+  std::uint64_t batches = 0;  // ring drains that appended something
+  std::uint64_t syncs = 0;
+  std::uint64_t sync_ns_total = 0;
+  std::uint64_t sync_ns_max = 0;
+  std::uint64_t ring_occupancy = 0;  // bytes claimed and not yet drained
+};
+
+class Engine {
+ public:
+  // Opens (and recovers) the journal in `dir`, starts the writer and flusher threads.
+  static Result<std::unique_ptr<Engine>> open(const std::filesystem::path& dir,
+                                              const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Zero copy: claim, write claim.payload, commit. kClosed engines return ClaimStatus::kFull
+  // with no payload; check status() then.
+  Claim claim(std::uint32_t payload_size, FullPolicy policy = FullPolicy::kBlock,
+              std::int64_t deadline_ns = 0);
+  void commit(const Claim& claim, std::int64_t timestamp_ns = 0);
+  void abort(const Claim& claim);
+  // Copying convenience: claim, copy, commit.
+  Result<Seq> append(std::span<const std::byte> payload, FullPolicy policy = FullPolicy::kBlock);
+
+  // Waits until `seq` is durable; timeout_ns < 0 waits forever.
+  Status wait_durable(Seq seq, std::int64_t timeout_ns = -1) const;
+  [[nodiscard]] Seq written_seq() const;
+  [[nodiscard]] Seq durable_seq() const;
+  // Ok, or the sticky error that stopped the engine.
+  [[nodiscard]] Status status() const;
+  [[nodiscard]] EngineStats stats() const;
+  [[nodiscard]] const journal::RecoveryReport& recovery() const;
+  [[nodiscard]] std::uint32_t max_payload() const;
+
+  Status close();
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tape::engine

@@ -1,0 +1,315 @@
+#include "tape/engine/engine.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "idle.h"
+#include "watermark.h"
+
+namespace tape::engine {
+namespace {
+
+constexpr std::size_t kMaxBatch = 4096;
+// Journal type for an aborted claim: skippable, so readers pass over it, and the journal's
+// sequences stay contiguous.
+constexpr auto kAbortedRecord =
+    static_cast<journal::format::RecordType>(journal::format::kSkippableTypeBit | 1);
+
+struct FreeDeleter {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+
+Status validate(const EngineOptions& o) {
+  if (!Ring::valid_capacity(o.ring_capacity)) {
+    return Status::invalid_argument("ring capacity " + std::to_string(o.ring_capacity) +
+                                    " must be a power of two between 4096 and 1 TiB");
+  }
+  const auto& d = o.durability;
+  if (d.kind == DurabilityPolicy::Kind::kInterval && d.interval_us == 0) {
+    return Status::invalid_argument("durability interval must be at least 1 microsecond");
+  }
+  if (d.kind == DurabilityPolicy::Kind::kBytes && d.bytes == 0) {
+    return Status::invalid_argument("durability byte threshold must be at least 1");
+  }
+  const std::uint64_t ring_max = o.ring_capacity / 4 - sizeof(RingRecordHeader);
+  if (ring_max > journal::format::max_payload(o.journal.segment_size) &&
+      o.journal.segment_size < o.ring_capacity) {
+    return Status::invalid_argument("ring capacity " + std::to_string(o.ring_capacity) +
+                                    " admits records of " + std::to_string(ring_max) +
+                                    " bytes, larger than a segment of " +
+                                    std::to_string(o.journal.segment_size) + " bytes can hold");
+  }
+  return Status::ok();
+}
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+class Engine::Impl {
+ public:
+  explicit Impl(EngineOptions options) : options_(std::move(options)) {}
+  ~Impl() { (void)close(); }
+
+  Status open(const std::filesystem::path& dir);
+  Status close();
+  Claim claim(std::uint32_t size, FullPolicy policy, std::int64_t deadline_ns);
+  Status status() const;
+
+  EngineOptions options_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<std::byte, FreeDeleter> block_;
+  std::optional<Ring> ring_;
+  Watermark written_;
+  Watermark durable_;
+  std::atomic<bool> closing_{false};
+  std::atomic<std::uint64_t> records_{0}, bytes_{0}, batches_{0};
+  std::atomic<std::uint64_t> syncs_{0}, sync_ns_total_{0}, sync_ns_max_{0};
+
+ private:
+  void writer_loop();
+  void flusher_loop();
+  void append_record(const RingRecordView& r);
+  void stop(Status why);
+  void sync_now();
+  // Callback first, then waiters: a waiter that returns knows the callback saw its record.
+  void publish_durable(Seq durable) {
+    if (durable.value() <= durable_.get()) return;
+    if (options_.on_durable) options_.on_durable(durable);
+    durable_.advance(durable.value());
+  }
+  Seq wait_for_written(Seq past, std::int64_t timeout_ns) const;
+
+  std::atomic<bool> writer_stop_{false};
+  std::atomic<bool> flusher_stop_{false};
+  std::thread writer_;
+  std::thread flusher_;
+  bool closed_ = false;
+};
+
+Status Engine::Impl::open(const std::filesystem::path& dir) {
+  TAPE_RETURN_IF_ERROR(validate(options_));
+  auto j = journal::Journal::open(dir, options_.journal);
+  if (!j) return j.error();
+  journal_ = std::move(j).value();
+  void* mem = std::aligned_alloc(kCacheLine, Ring::block_size(options_.ring_capacity));
+  if (!mem) return Status::no_space("allocating the ring", ENOMEM);
+  block_.reset(static_cast<std::byte*>(mem));
+  ring_.emplace(Ring::create(block_.get(), options_.ring_capacity, journal_->next_seq()));
+  written_.advance(journal_->written_seq().value());
+  durable_.advance(journal_->durable_seq().value());
+  writer_ = std::thread([this] { writer_loop(); });
+  flusher_ = std::thread([this] { flusher_loop(); });
+  return Status::ok();
+}
+
+Status Engine::Impl::status() const {
+  if (durable_.failed()) return durable_.failure();
+  if (closed_ || closing_.load(std::memory_order_acquire)) return Status::closed("engine closed");
+  return Status::ok();
+}
+
+Claim Engine::Impl::claim(std::uint32_t size, FullPolicy policy, std::int64_t deadline_ns) {
+  if (closing_.load(std::memory_order_acquire) || durable_.failed()) {
+    return Claim{ClaimStatus::kClosed, nullptr, 0, Seq(), 0};
+  }
+  Claim c = ring_->claim(size, policy, deadline_ns);
+  // Seq_cst pairs with close(): a claim that lands after closing began is given back.
+  if (c.status == ClaimStatus::kOk && closing_.load(std::memory_order_seq_cst)) {
+    ring_->abort(c);
+    return Claim{ClaimStatus::kClosed, nullptr, 0, Seq(), 0};
+  }
+  return c;
+}
+
+void Engine::Impl::append_record(const RingRecordView& r) {
+  if (durable_.failed()) return;  // stopped: drain only so blocked producers can finish
+  const bool aborted = r.type == kRingPadding;
+  auto seq =
+      journal_->append(aborted ? std::span<const std::byte>() : r.payload, r.timestamp_ns,
+                       aborted ? kAbortedRecord : static_cast<journal::format::RecordType>(r.type));
+  if (!seq)
+    return stop(
+        seq.error().with_context("writer thread appending seq " + std::to_string(r.seq.value())));
+  if (seq.value() != r.seq) {
+    return stop(Status::corruption("ring sequence " + std::to_string(r.seq.value()) +
+                                   " was written as journal sequence " +
+                                   std::to_string(seq.value().value())));
+  }
+  records_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(r.payload.size(), std::memory_order_relaxed);
+}
+
+void Engine::Impl::writer_loop() {
+  BackoffIdle idle;
+  for (;;) {
+    const std::size_t n =
+        ring_->drain([this](const RingRecordView& r) { append_record(r); }, kMaxBatch);
+    if (n > 0) {
+      batches_.fetch_add(1, std::memory_order_relaxed);
+      written_.advance(journal_->written_seq().value());
+      idle.reset();
+      continue;
+    }
+    if (writer_stop_.load(std::memory_order_acquire) && ring_->occupancy() == 0) return;
+    idle.idle();
+  }
+}
+
+void Engine::Impl::stop(Status why) {
+  durable_.fail(why);
+  written_.fail(why);
+}
+
+void Engine::Impl::sync_now() {
+  const std::int64_t start = monotonic_ns();
+  Status s = journal_->sync();
+  const auto took = static_cast<std::uint64_t>(monotonic_ns() - start);
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  sync_ns_total_.fetch_add(took, std::memory_order_relaxed);
+  if (took > sync_ns_max_.load(std::memory_order_relaxed)) {
+    sync_ns_max_.store(took, std::memory_order_relaxed);
+  }
+  if (!s.is_ok()) return stop(s);
+  publish_durable(journal_->durable_seq());
+}
+
+void Engine::Impl::flusher_loop() {
+  const auto& policy = options_.durability;
+  std::uint64_t synced_bytes = 0;
+  std::int64_t next_tick = monotonic_ns();
+  while (!flusher_stop_.load(std::memory_order_acquire) && !durable_.failed()) {
+    const std::uint64_t durable = durable_.get();
+    // Sleeps in the kernel until the writer publishes past `durable` (or 1 ms passes).
+    (void)written_.wait_for(durable + 1, 1'000'000);
+    if (written_.get() <= durable) continue;
+    switch (policy.kind) {
+      case DurabilityPolicy::Kind::kNever:
+        publish_durable(Seq(written_.get()));
+        break;
+      case DurabilityPolicy::Kind::kEveryBatch:
+        sync_now();
+        break;
+      case DurabilityPolicy::Kind::kInterval: {
+        const std::int64_t now = monotonic_ns();
+        if (now < next_tick) {
+          timespec ts{0, static_cast<long>(next_tick - now)};
+          ::nanosleep(&ts, nullptr);
+        }
+        next_tick = monotonic_ns() + static_cast<std::int64_t>(policy.interval_us) * 1000;
+        sync_now();
+        break;
+      }
+      case DurabilityPolicy::Kind::kBytes: {
+        const std::uint64_t written_bytes = bytes_.load(std::memory_order_relaxed);
+        if (written_bytes - synced_bytes < policy.bytes) {
+          timespec ts{0, 100'000};
+          ::nanosleep(&ts, nullptr);
+          if (bytes_.load(std::memory_order_relaxed) - synced_bytes < policy.bytes) break;
+        }
+        synced_bytes = bytes_.load(std::memory_order_relaxed);
+        sync_now();
+        break;
+      }
+    }
+  }
+}
+
+Status Engine::Impl::close() {
+  if (closed_) return durable_.failed() ? durable_.failure() : Status::ok();
+  closed_ = true;
+  closing_.store(true, std::memory_order_seq_cst);
+  writer_stop_.store(true, std::memory_order_release);
+  if (writer_.joinable()) writer_.join();
+  flusher_stop_.store(true, std::memory_order_release);
+  if (flusher_.joinable()) flusher_.join();
+  Status result = durable_.failed() ? durable_.failure() : Status::ok();
+  if (journal_) {
+    if (result.is_ok()) {
+      sync_now();  // what the policy had not synced yet (kNever included)
+      if (durable_.failed()) result = durable_.failure();
+    }
+    Status closed = journal_->close();
+    if (result.is_ok()) result = closed;
+  }
+  return result;
+}
+
+// --- Engine ---
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::open(const std::filesystem::path& dir,
+                                             const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  if (Status s = impl->open(dir); !s.is_ok()) return s;
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Claim Engine::claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t deadline_ns) {
+  return impl_->claim(payload_size, policy, deadline_ns);
+}
+
+void Engine::commit(const Claim& claim, std::int64_t timestamp_ns) {
+  impl_->ring_->commit(claim, timestamp_ns != 0 ? timestamp_ns : journal::now_ns(),
+                       static_cast<std::uint16_t>(journal::format::RecordType::kData));
+}
+
+void Engine::abort(const Claim& claim) { impl_->ring_->abort(claim); }
+
+Result<Seq> Engine::append(std::span<const std::byte> payload, FullPolicy policy) {
+  if (payload.size() > impl_->ring_->max_payload()) {
+    return Status::too_large("record of " + std::to_string(payload.size()) +
+                             " bytes; the ring takes at most " +
+                             std::to_string(impl_->ring_->max_payload()));
+  }
+  Claim c = impl_->claim(static_cast<std::uint32_t>(payload.size()), policy, 0);
+  switch (c.status) {
+    case ClaimStatus::kOk:
+      break;
+    case ClaimStatus::kFull:
+      return Status::busy("ring full");
+    case ClaimStatus::kTimedOut:
+      return Status::timed_out("ring full until the deadline");
+    case ClaimStatus::kTooLarge:
+      return Status::too_large("record too large for the ring");
+    case ClaimStatus::kClosed: {
+      Status s = impl_->status();
+      return s.is_ok() ? Status::closed("engine closed") : s;
+    }
+  }
+  if (!payload.empty()) std::memcpy(c.payload, payload.data(), payload.size());
+  commit(c);
+  return c.seq;
+}
+
+Status Engine::wait_durable(Seq seq, std::int64_t timeout_ns) const {
+  return impl_->durable_.wait_for(seq.value(), timeout_ns);
+}
+Seq Engine::written_seq() const { return Seq(impl_->written_.get()); }
+Seq Engine::durable_seq() const { return Seq(impl_->durable_.get()); }
+Status Engine::status() const { return impl_->status(); }
+const journal::RecoveryReport& Engine::recovery() const { return impl_->journal_->recovery(); }
+std::uint32_t Engine::max_payload() const { return impl_->ring_->max_payload(); }
+Status Engine::close() { return impl_->close(); }
+
+EngineStats Engine::stats() const {
+  const Impl& i = *impl_;
+  return EngineStats{i.records_.load(std::memory_order_relaxed),
+                     i.bytes_.load(std::memory_order_relaxed),
+                     i.batches_.load(std::memory_order_relaxed),
+                     i.syncs_.load(std::memory_order_relaxed),
+                     i.sync_ns_total_.load(std::memory_order_relaxed),
+                     i.sync_ns_max_.load(std::memory_order_relaxed),
+                     i.ring_->occupancy()};
+}
+
+}  // namespace tape::engine
