@@ -208,11 +208,15 @@ void Engine::Impl::flusher_loop() {
         break;
       }
       case DurabilityPolicy::Kind::kBytes: {
-        const std::uint64_t written_bytes = bytes_.load(std::memory_order_relaxed);
-        if (written_bytes - synced_bytes < policy.bytes) {
-          timespec ts{0, 100'000};
+        // Sync once `bytes` are pending, or once the oldest pending write has waited
+        // `interval_us`, so a quiet producer is never left waiting for traffic that never comes.
+        const std::int64_t pending_since = monotonic_ns();
+        const std::int64_t max_wait = static_cast<std::int64_t>(policy.interval_us) * 1000;
+        while (bytes_.load(std::memory_order_relaxed) - synced_bytes < policy.bytes &&
+               monotonic_ns() - pending_since < max_wait &&
+               !flusher_stop_.load(std::memory_order_acquire)) {
+          timespec ts{0, 20'000};
           ::nanosleep(&ts, nullptr);
-          if (bytes_.load(std::memory_order_relaxed) - synced_bytes < policy.bytes) break;
         }
         synced_bytes = bytes_.load(std::memory_order_relaxed);
         sync_now();
