@@ -1,5 +1,6 @@
 #include "tape/engine/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -34,14 +35,6 @@ Status validate(const EngineOptions& o) {
   if (d.kind == DurabilityPolicy::Kind::kBytes && d.bytes == 0) {
     return Status::invalid_argument("durability byte threshold must be at least 1");
   }
-  const std::uint64_t ring_max = o.ring_capacity / 4 - sizeof(RingRecordHeader);
-  if (ring_max > journal::format::max_payload(o.journal.segment_size) &&
-      o.journal.segment_size < o.ring_capacity) {
-    return Status::invalid_argument("ring capacity " + std::to_string(o.ring_capacity) +
-                                    " admits records of " + std::to_string(ring_max) +
-                                    " bytes, larger than a segment of " +
-                                    std::to_string(o.journal.segment_size) + " bytes can hold");
-  }
   return Status::ok();
 }
 
@@ -67,6 +60,7 @@ class Engine::Impl {
   std::unique_ptr<journal::Journal> journal_;
   std::unique_ptr<std::byte, FreeDeleter> block_;
   std::optional<Ring> ring_;
+  std::uint32_t max_payload_ = 0;  // the smaller of what the ring and a segment can hold
   Watermark written_;
   Watermark durable_;
   std::atomic<bool> closing_{false};
@@ -103,6 +97,8 @@ Status Engine::Impl::open(const std::filesystem::path& dir) {
   if (!mem) return Status::no_space("allocating the ring", ENOMEM);
   block_.reset(static_cast<std::byte*>(mem));
   ring_.emplace(Ring::create(block_.get(), options_.ring_capacity, journal_->next_seq()));
+  max_payload_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+      ring_->max_payload(), journal::format::max_payload(options_.journal.segment_size)));
   written_.advance(journal_->written_seq().value());
   durable_.advance(journal_->durable_seq().value());
   writer_ = std::thread([this] { writer_loop(); });
@@ -117,6 +113,7 @@ Status Engine::Impl::status() const {
 }
 
 Claim Engine::Impl::claim(std::uint32_t size, FullPolicy policy, std::int64_t deadline_ns) {
+  if (size > max_payload_) return Claim{ClaimStatus::kTooLarge, nullptr, 0, Seq(), 0};
   if (closing_.load(std::memory_order_acquire) || durable_.failed()) {
     return Claim{ClaimStatus::kClosed, nullptr, 0, Seq(), 0};
   }
@@ -270,10 +267,10 @@ void Engine::commit(const Claim& claim, std::int64_t timestamp_ns) {
 void Engine::abort(const Claim& claim) { impl_->ring_->abort(claim); }
 
 Result<Seq> Engine::append(std::span<const std::byte> payload, FullPolicy policy) {
-  if (payload.size() > impl_->ring_->max_payload()) {
+  if (payload.size() > impl_->max_payload_) {
     return Status::too_large("record of " + std::to_string(payload.size()) +
-                             " bytes; the ring takes at most " +
-                             std::to_string(impl_->ring_->max_payload()));
+                             " bytes; the engine takes at most " +
+                             std::to_string(impl_->max_payload_));
   }
   Claim c = impl_->claim(static_cast<std::uint32_t>(payload.size()), policy, 0);
   switch (c.status) {
@@ -302,7 +299,7 @@ Seq Engine::written_seq() const { return Seq(impl_->written_.get()); }
 Seq Engine::durable_seq() const { return Seq(impl_->durable_.get()); }
 Status Engine::status() const { return impl_->status(); }
 const journal::RecoveryReport& Engine::recovery() const { return impl_->journal_->recovery(); }
-std::uint32_t Engine::max_payload() const { return impl_->ring_->max_payload(); }
+std::uint32_t Engine::max_payload() const { return impl_->max_payload_; }
 Status Engine::close() { return impl_->close(); }
 
 EngineStats Engine::stats() const {

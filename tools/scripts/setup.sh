@@ -8,7 +8,7 @@ packages=(
   libboost-dev libboost-program-options-dev
   libxxhash-dev
   libgtest-dev libgmock-dev googletest
-  libbenchmark-dev
+  libbenchmark-dev libconcurrentqueue-dev
   libcli11-dev
   clang clang-format lld libclang-rt-dev
   util-linux e2fsprogs

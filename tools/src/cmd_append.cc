@@ -1,4 +1,5 @@
-// tape append: one record per line of standard input, synced before reporting success.
+// tape append: one record per line of standard input, through the engine (ring, writer and
+// flusher with group commit); reports success only once every record is durable.
 
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "commands.h"
 #include "common.h"
 #include "line_reader.h"
+#include "tape/engine/engine.h"
 #include "tape/journal/format.h"
 #include "tape/journal/journal.h"
 
@@ -20,9 +22,6 @@ namespace tape::cli {
 namespace {
 
 namespace format = journal::format;
-
-// Bounds the dirty data a crash can lose and the work the final sync has to do.
-constexpr std::uint64_t kSyncEveryBytes = 64ULL << 20;
 
 struct AppendArgs {
   std::string dir;
@@ -68,22 +67,24 @@ void print_recovery(const journal::RecoveryReport& report) {
 
 int run_append(const AppendArgs& args) {
   const std::int64_t start = steady_ns();
-  journal::JournalOptions options;
-  options.segment_size = args.segment_size;
+  engine::EngineOptions options;
+  options.journal.segment_size = args.segment_size;
+  options.durability.kind = engine::DurabilityPolicy::Kind::kEveryBatch;  // group commit
   const bool verbose = args.verbose;
-  options.log = [verbose](std::string_view line) {
+  options.journal.log = [verbose](std::string_view line) {
     if (verbose)
       std::fprintf(stderr, "tape append: %.*s\n", static_cast<int>(line.size()), line.data());
   };
-  auto opened = journal::Journal::open(args.dir, options);
+  auto opened = engine::Engine::open(args.dir, options);
   if (!opened.has_value()) return fail(opened.error());
-  journal::Journal& journal = *opened.value();
-  print_recovery(journal.recovery());
+  engine::Engine& eng = *opened.value();
+  print_recovery(eng.recovery());
 
-  LineReader lines(STDIN_FILENO, max_line_for(args.segment_size));
+  const std::size_t max_line =
+      std::min<std::size_t>(max_line_for(args.segment_size), eng.max_payload());
+  LineReader lines(STDIN_FILENO, max_line);
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
-  std::uint64_t unsynced = 0;
   Seq last;
   Status error;
   for (;;) {
@@ -94,7 +95,7 @@ int run_append(const AppendArgs& args) {
     }
     if (!line.value().has_value()) break;
     const std::span<const std::byte> payload = *line.value();
-    auto seq = journal.append(payload);
+    auto seq = eng.append(payload, engine::FullPolicy::kBlock);
     if (!seq.has_value()) {
       error = seq.error().with_context("appending line " + std::to_string(lines.lines()));
       break;
@@ -102,29 +103,21 @@ int run_append(const AppendArgs& args) {
     last = seq.value();
     ++records;
     bytes += payload.size();
-    unsynced += payload.size() + 1;
-    if (unsynced >= kSyncEveryBytes) {
-      error = journal.sync();
-      if (!error.is_ok()) break;
-      unsynced = 0;
-    }
   }
-  // Make whatever was appended durable even when the input was bad.
-  Status synced = journal.sync();
+  // close() drains the ring and syncs: whatever was appended is durable even when the input
+  // was bad.
+  const Status closed = eng.close();
   if (!error.is_ok()) {
     return fail(error.to_string() + " (" + std::to_string(records) +
                 " records appended before it, durable through seq " +
-                std::to_string(journal.durable_seq().value()) + ")");
+                std::to_string(eng.durable_seq().value()) + ")");
   }
-  if (!synced.is_ok()) return fail(synced);
-  if (journal.durable_seq() < last) {
-    return fail("sync returned but records are durable only through seq " +
-                std::to_string(journal.durable_seq().value()) + " of " +
-                std::to_string(last.value()));
+  if (!closed.is_ok()) return fail(closed);
+  if (eng.durable_seq() < last) {
+    return fail("close returned but records are durable only through seq " +
+                std::to_string(eng.durable_seq().value()) + " of " + std::to_string(last.value()));
   }
-  const Seq durable = journal.durable_seq();
-  if (Status closed = journal.close(); !closed.is_ok()) return fail(closed);
-  print_summary(records, bytes, seconds_since(start), durable);
+  print_summary(records, bytes, seconds_since(start), eng.durable_seq());
   return kExitOk;
 }
 
