@@ -98,7 +98,9 @@ Claim Ring::claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t de
   for (std::uint32_t attempt = 0;; ++attempt) {
     Claim c = try_claim(payload_size);
     if (c.status == ClaimStatus::kOk || policy == FullPolicy::kFail) return c;
-    if (deadline_ns != 0 && (attempt & 63) == 0 && monotonic_ns() >= deadline_ns) {
+    // Spinning checks the clock every 64 attempts; sleeping and yielding policies every time.
+    const bool check = policy != FullPolicy::kSpin || (attempt & 63) == 0;
+    if (deadline_ns != 0 && check && monotonic_ns() >= deadline_ns) {
       return Claim{ClaimStatus::kTimedOut, nullptr, 0, Seq(), 0};
     }
     switch (policy) {
