@@ -41,6 +41,7 @@ Ring Ring::create(void* block, std::size_t capacity, Seq first_seq) {
   control->tail_position = 0;
   control->tail_seq = first_seq.value();
   control->head_cache.store(0, std::memory_order_relaxed);
+  control->blocked_producers.store(0, std::memory_order_relaxed);
   control->capacity = capacity;
   control->magic = kRingMagic;
   auto* data = static_cast<std::byte*>(block) + sizeof(RingControl);
@@ -115,7 +116,11 @@ Claim Ring::claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t de
         const std::uint64_t head = control_->head.load(std::memory_order_acquire);
         if (head == control_->head_cache.load(std::memory_order_relaxed)) {
           if (deadline_ns == 0) {
-            control_->head.wait(head, std::memory_order_acquire);
+            // Seq_cst increment, then wait() re-reads head: either the consumer's seq_cst
+            // store of head is seen here, or it sees this count and wakes us.
+            control_->blocked_producers.fetch_add(1, std::memory_order_seq_cst);
+            control_->head.wait(head, std::memory_order_seq_cst);
+            control_->blocked_producers.fetch_sub(1, std::memory_order_relaxed);
           } else {
             // std::atomic::wait has no timeout: poll the deadline with short sleeps.
             timespec pause{0, 50'000};
@@ -157,9 +162,12 @@ void Ring::release(std::uint64_t from, std::uint64_t to) {
   const std::uint64_t first = std::min<std::uint64_t>(n, capacity_ - begin);
   std::memset(data_ + begin, 0, first);
   if (first < n) std::memset(data_, 0, n - first);
-  // Release: producers that acquire head see the zeroed bytes.
-  control_->head.store(to, std::memory_order_release);
-  control_->head.notify_all();
+  // Release (seq_cst, for the blocked-producer handshake): producers that acquire head see
+  // the zeroed bytes.
+  control_->head.store(to, std::memory_order_seq_cst);
+  if (control_->blocked_producers.load(std::memory_order_seq_cst) != 0) {
+    control_->head.notify_all();
+  }
 }
 
 std::uint64_t Ring::occupancy() const {

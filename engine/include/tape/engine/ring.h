@@ -36,6 +36,8 @@ struct alignas(kCacheLine) RingControl {
   alignas(kCacheLine) std::atomic<std::uint64_t> head;        // consumer: released after zeroing
   alignas(kCacheLine) std::uint64_t capacity;                 // immutable after init
   std::uint64_t magic;
+  // Producers asleep in FullPolicy::kBlock; the consumer makes the wake call only when > 0.
+  std::atomic<std::uint32_t> blocked_producers;
 };
 static_assert(sizeof(RingControl) == 4 * kCacheLine);
 
