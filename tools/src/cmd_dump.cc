@@ -22,13 +22,9 @@ struct DumpArgs {
 };
 
 int run_dump(const DumpArgs& args) {
-  if (Status s = check_journal_dir(args.dir); !s.is_ok()) return fail(s);
-  auto opened = journal::Reader::open(args.dir);
+  auto opened = open_reader_at(args.dir, args.from, /*follow=*/false);
   if (!opened.has_value()) return fail(opened.error());
   journal::Reader& reader = *opened.value();
-  if (args.from > 0) {
-    if (Status s = reader.seek(Seq(args.from)); !s.is_ok()) return fail(s);
-  }
   Output out;
   RecordPrinter printer(format_from_name(args.format), &out);
   for (;;) {

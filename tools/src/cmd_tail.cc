@@ -30,13 +30,9 @@ struct TailArgs {
 };
 
 int run_tail(const TailArgs& args) {
-  if (Status s = check_journal_dir(args.dir); !s.is_ok()) return fail(s);
-  auto opened = journal::Reader::open(args.dir, journal::ReaderOptions{.follow = true});
+  auto opened = open_reader_at(args.dir, args.from, /*follow=*/true);
   if (!opened.has_value()) return fail(opened.error());
   journal::Reader& reader = *opened.value();
-  if (args.from > 0) {
-    if (Status s = reader.seek(Seq(args.from)); !s.is_ok()) return fail(s);
-  }
   Output out;
   RecordPrinter printer(format_from_name(args.format), &out);
   const std::int64_t timeout_ns = static_cast<std::int64_t>(

@@ -36,6 +36,15 @@ Status check_journal_dir(const std::filesystem::path& dir) {
   return Status::ok();
 }
 
+Result<std::unique_ptr<journal::Reader>> open_reader_at(const std::filesystem::path& dir,
+                                                        std::uint64_t from, bool follow) {
+  TAPE_RETURN_IF_ERROR(check_journal_dir(dir));
+  auto opened = journal::Reader::open(dir, journal::ReaderOptions{.follow = follow});
+  if (!opened.has_value()) return opened.error();
+  if (from > 0) TAPE_RETURN_IF_ERROR(opened.value()->seek(Seq(from)));
+  return opened;
+}
+
 std::int64_t steady_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+
+#include "tape/journal/reader.h"
 #include "tape/journal/status.h"
 
 namespace tape::cli {
@@ -25,6 +28,11 @@ int fail(const Status& status);
 // Ok when `dir` exists and is a directory. Never creates anything: commands that only read
 // a journal call this before touching the library.
 Status check_journal_dir(const std::filesystem::path& dir);
+
+// A reader on an existing journal directory (never created), positioned at sequence `from`
+// (0: the first record); `follow` makes it a tailer.
+Result<std::unique_ptr<journal::Reader>> open_reader_at(const std::filesystem::path& dir,
+                                                        std::uint64_t from, bool follow);
 
 // Seconds elapsed since `start_ns` of a steady clock, see steady_ns().
 std::int64_t steady_ns();
