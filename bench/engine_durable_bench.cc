@@ -1,0 +1,169 @@
+// Durable throughput through the engine (issue 4), beside baselines measured in the same run.
+//
+// Workloads (64 B payloads):
+// - baseline_write_fdatasync/<records per sync>: one thread write()s record images into a
+//   zero-filled file and fdatasyncs after every N records (1 and 4096).
+// - baseline_one_write_per_batch/4096: the same bytes, each batch of 4096 records in one
+//   pwrite, then fdatasync: the disk's batched ceiling with no per-record system call.
+// - engine_durable/<producers>: producers append with FullPolicy::kBlock through an Engine
+//   with group commit (kEveryBatch); the on_durable callback counts acknowledgements; a row
+//   ends when every record is durable. Reports durable acknowledgements/s, bytes/s and the
+//   ratio to batched fdatasync's bytes/s.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "tape/engine/engine.h"
+
+namespace tape::bench {
+namespace {
+
+constexpr std::size_t kPayload = 64;
+constexpr std::uint64_t kEngineRecords = 400'000;
+
+void baseline_write_fdatasync(benchmark::State& state) {
+  const auto per_sync = static_cast<std::uint64_t>(state.range(0));
+  const std::uint64_t records = per_sync == 1 ? 500 : 400'000;
+  const RecordImage image(kPayload);
+  const fs::path dir = fresh_dir("durable-baseline");
+  ZeroFilledFile file(dir / "baseline.dat", records * image.size() + (1 << 20));
+  for (auto _ : state) {
+    off_t off = 0;
+    for (std::uint64_t i = 0; i < records; ++i) {
+      if (::pwrite(file.fd(), image.data(), image.size(), off) < 0) die("pwrite");
+      off += static_cast<off_t>(image.size());
+      if ((i + 1) % per_sync == 0 && ::fdatasync(file.fd()) != 0) die("fdatasync");
+    }
+    if (::fdatasync(file.fd()) != 0) die("fdatasync");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * records * image.size()));
+}
+
+// The disk's batched ceiling: each batch of N record images goes down in one pwrite, then one
+// fdatasync. No per-record system call at all.
+void baseline_one_write_per_batch(benchmark::State& state) {
+  const auto per_sync = static_cast<std::uint64_t>(state.range(0));
+  const std::uint64_t batches = 100;
+  const RecordImage image(kPayload);
+  std::vector<std::byte> batch(per_sync * image.size());
+  for (std::uint64_t i = 0; i < per_sync; ++i) {
+    std::memcpy(batch.data() + i * image.size(), image.data(), image.size());
+  }
+  const fs::path dir = fresh_dir("durable-batch");
+  ZeroFilledFile file(dir / "batch.dat", batches * batch.size() + (1 << 20));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (std::uint64_t b = 0; b < batches; ++b) {
+      const auto off = static_cast<off_t>(b * batch.size());
+      if (::pwrite(file.fd(), batch.data(), batch.size(), off) < 0) die("pwrite");
+      if (::fdatasync(file.fd()) != 0) die("fdatasync");
+    }
+  }
+  const double bytes = static_cast<double>(state.iterations() * batches * batch.size());
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batches * per_sync));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  record_baseline("one_write_per_batch/" + std::to_string(per_sync), bytes / seconds_since(t0));
+}
+
+void engine_durable(benchmark::State& state) {
+  const int producers = static_cast<int>(state.range(0));
+  const std::uint64_t per_producer = kEngineRecords / static_cast<std::uint64_t>(producers);
+  const auto payload = make_payload(kPayload);
+  double total_seconds = 0;
+  std::uint64_t syncs = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    engine::EngineOptions options;
+    options.journal.segment_size = 256ULL << 20;  // no roll inside a row
+    options.journal.log = [](std::string_view) {};
+    options.durability.kind = engine::DurabilityPolicy::Kind::kEveryBatch;
+    std::atomic<std::uint64_t> acked{0};
+    options.on_durable = [&acked](Seq s) { acked.store(s.value(), std::memory_order_relaxed); };
+    auto opened = engine::Engine::open(fresh_dir("durable-engine"), options);
+    if (!opened) die("engine open: " + opened.error().to_string());
+    engine::Engine& eng = *opened.value();
+    wait_for_background_idle(std::chrono::milliseconds(250), std::chrono::seconds(10));
+    state.ResumeTiming();
+
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    std::atomic<std::uint64_t> last{0};
+    for (int p = 0; p < producers; ++p) {
+      threads.emplace_back([&] {
+        Seq mine;
+        for (std::uint64_t i = 0; i < per_producer; ++i) {
+          auto seq = eng.append(payload, engine::FullPolicy::kBlock);
+          if (!seq) die("append: " + seq.error().to_string());
+          mine = seq.value();
+        }
+        std::uint64_t prev = last.load();
+        while (prev < mine.value() && !last.compare_exchange_weak(prev, mine.value())) {
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (Status s = eng.wait_durable(Seq(last.load()), 60'000'000'000); !s) {
+      die("wait_durable: " + s.to_string());
+    }
+    total_seconds += seconds_since(t0);
+    if (acked.load() < last.load()) die("callback behind the durable watermark");
+
+    state.PauseTiming();
+    syncs += eng.stats().syncs;
+    (void)eng.close();
+    state.ResumeTiming();
+  }
+  const std::uint64_t records = per_producer * static_cast<std::uint64_t>(producers);
+  const double bytes = static_cast<double>(state.iterations() * records * record_bytes(kPayload));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  state.counters["syncs_per_row"] =
+      static_cast<double>(syncs) / static_cast<double>(state.iterations());
+  const double rate = bytes / total_seconds;
+  record_baseline("engine_durable/" + std::to_string(producers), rate);
+  set_ratio(state, "vs_write_per_record_sync_per_4096", rate, "write_fdatasync/4096");
+  set_ratio(state, "vs_one_write_per_batch", rate, "one_write_per_batch/4096");
+}
+
+void baseline_write_fdatasync_recorded(benchmark::State& state) {
+  const auto t0 = std::chrono::steady_clock::now();
+  baseline_write_fdatasync(state);
+  const double secs = seconds_since(t0);
+  const std::uint64_t records = state.range(0) == 1 ? 500 : 400'000;
+  if (secs > 0) {
+    record_baseline(
+        "write_fdatasync/" + std::to_string(state.range(0)),
+        static_cast<double>(state.iterations() * records * record_bytes(kPayload)) / secs);
+  }
+}
+
+BENCHMARK(baseline_write_fdatasync_recorded)
+    ->Name("baseline_write_fdatasync")
+    ->Arg(1)
+    ->Arg(4096)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(baseline_one_write_per_batch)
+    ->Arg(4096)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(engine_durable)
+    ->Arg(1)
+    ->Arg(4)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tape::bench
