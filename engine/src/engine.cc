@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "clock.h"
 #include "idle.h"
 #include "watermark.h"
 
@@ -36,12 +37,6 @@ Status validate(const EngineOptions& o) {
     return Status::invalid_argument("durability byte threshold must be at least 1");
   }
   return Status::ok();
-}
-
-std::int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace

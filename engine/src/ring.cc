@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include "clock.h"
+
 namespace tape::engine {
 namespace {
 
@@ -13,12 +15,6 @@ constexpr std::uint64_t kRingMagic = 0x31474E4945504154ULL;  // "TAPEING1"
 constexpr std::uint64_t kHeader = sizeof(RingRecordHeader);
 
 constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
-
-std::int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void cpu_relax() { __builtin_ia32_pause(); }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "clock.h"
 #include "tape/journal/status.h"
 
 namespace tape::engine {
@@ -40,7 +41,7 @@ class Watermark {
 
   // Waits until the watermark reaches `target`, it fails, or `timeout_ns` passes (< 0: forever).
   Status wait_for(std::uint64_t target, std::int64_t timeout_ns) const {
-    const std::int64_t deadline = timeout_ns < 0 ? 0 : now() + timeout_ns;
+    const std::int64_t deadline = timeout_ns < 0 ? 0 : monotonic_ns() + timeout_ns;
     for (;;) {
       // Read the generation before the value so that an advance in between changes it.
       const std::uint32_t gen = generation_.load(std::memory_order_acquire);
@@ -49,7 +50,7 @@ class Watermark {
       timespec rel{};
       timespec* timeout = nullptr;
       if (timeout_ns >= 0) {
-        const std::int64_t left = deadline - now();
+        const std::int64_t left = deadline - monotonic_ns();
         if (left <= 0) {
           return Status::timed_out("waited " + std::to_string(timeout_ns) + " ns for " +
                                    std::to_string(target) + "; watermark is at " +
@@ -66,11 +67,6 @@ class Watermark {
   }
 
  private:
-  static std::int64_t now() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-  }
   void wake() {
     generation_.fetch_add(1, std::memory_order_seq_cst);
     // Seq_cst pairs with the waiter's increment: either it sees the new generation and does
