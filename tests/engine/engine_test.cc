@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "journal/test_util.h"
 #include "tape/journal/reader.h"
 
 namespace tape::engine {
@@ -21,17 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tape_engine_XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path path() const { return path_ / "journal"; }
-
- private:
-  fs::path path_;
+// Each test's journal lives in a fresh temporary directory, removed at the end.
+struct TempDir {
+  test::TempDir root;
+  fs::path path() const { return root / "journal"; }
 };
 
 EngineOptions small_options() {
