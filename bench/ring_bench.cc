@@ -12,8 +12,13 @@
 //       with a ConsumerToken (256 at a time: copies out).
 //   ring_1p1c_tape/<size>                    tape::engine::Ring: claim(size, kSpin), memcpy of
 //       the record into the claimed payload, commit; consumer drain()s (zero copy).
-//   ring_2p1c_baseline_lockfree_queue, ring_2p1c_baseline_moodycamel, ring_2p1c_tape: the same
-//       with two producer threads, each moving half.
+//   ring_1p1c_tape_exclusive/<size>          the ring created with ProducerMode::kExclusive:
+//       one producer thread, claims with plain stores instead of the 16-byte CAS.
+//   ring_1p1c_baseline_moodycamel_bulk/<size> moodycamel try_enqueue_bulk of 16 records.
+//   ring_1p1c_tape_batch/<size>              claim_batch() of 16 records (one CAS), each record
+//       memcpy'd and committed on its own.
+//   ring_2p1c_*: the same with two producer threads, each moving half (no exclusive row: two
+//       producers need the shared mode).
 // Every consumer reads the sequence word of every record and sums it; the sum is checked, so a
 // lost or duplicated record fails the row. Each queue holds the same number of records: the
 // ring's capacity (1 MiB for 64 B, 4 MiB for 256 B) divided by its record size (24-byte header
@@ -28,7 +33,8 @@
 // Queue construction, ring creation (which zeroes the ring) and thread start are untimed.
 // Counters: items_per_second (records), bytes_per_second (record-struct bytes, the same for
 // every row; the ring moves a 24-byte header more per record), and on the tape rows vs_spsc,
-// vs_lockfree_queue, vs_moodycamel (ring rate / mean baseline rate of the rows just before)
+// vs_lockfree_queue, vs_moodycamel, vs_moodycamel_bulk (batch rows) (ring rate / mean
+// baseline rate of the rows just before)
 // and vs_target (>= 1 meets the issue's target: 1.5x spsc_queue for 1P1C; 2x lockfree::queue
 // and 1x moodycamel for 2P1C, the smaller of the two).
 
@@ -56,6 +62,12 @@
 #include "bench_util.h"
 #include "tape/engine/ring.h"
 
+// GCC 12 reports a stringop-overflow inside moodycamel's inlined enqueue_bulk (an atomic load
+// through a block pointer it cannot bound); a false positive in a third-party header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+
 namespace tape::bench {
 namespace {
 
@@ -70,6 +82,8 @@ constexpr std::uint64_t kRecords2P = 1'000'000;  // 2P1C is oversubscribed and m
 std::uint64_t records(int producers) { return producers == 1 ? kRecords1P : kRecords2P; }
 constexpr int kRepetitions = 3;
 constexpr std::size_t kPopBatch = 256;
+// Records per claim_batch() (and per moodycamel enqueue_bulk) on the batch rows.
+constexpr int kBatch = 16;
 // Records per drain() call, like a writer's batch. (It also kept the first version of drain(),
 // which could walk past its own unreleased records when the ring was exactly full, below one
 // lap: 1024 records of <= 280 bytes; see docs/benchmarks.md, "Ring (issue 4)".)
@@ -222,7 +236,7 @@ double transfer_lockfree_queue(int producers, std::uint64_t total) {
 std::atomic<std::uint64_t> fallbacks{0};
 
 template <std::size_t N>
-double transfer_moodycamel(int producers, std::uint64_t total) {
+double transfer_moodycamel(int producers, std::uint64_t total, std::uint32_t batch) {
   // Sized per producer (moodycamel's own formula for minCapacity with that many explicit
   // producers): with one shared pool of slots(N) a producer that drew every block first could
   // leave the other with none, and try_enqueue would then fail forever.
@@ -233,22 +247,31 @@ double transfer_moodycamel(int producers, std::uint64_t total) {
       producers, total,
       [&](int, std::uint64_t first, std::uint64_t count) {
         moodycamel::ProducerToken tok(*q);
-        Record<N> r = proto;
-        for (std::uint64_t i = 0; i < count; ++i) {
-          r.seq = first + i;
+        std::vector<Record<N>> rs(batch, proto);
+        for (std::uint64_t i = 0; i < count;) {
+          const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - i));
+          for (std::size_t j = 0; j < k; ++j) rs[j].seq = first + i + j;
           // try_enqueue never allocates; with two explicit producers it was seen to fail
           // forever (the producer needed a block it could not get without allocating). After
           // ~1M failed attempts the push falls back to enqueue(), which may allocate; the row
           // counts those fallbacks (alloc_fallbacks), so a nonzero count marks a row that was
           // not bounded the whole time.
-          for (std::uint32_t spins = 0; !q->try_enqueue(tok, r); ++spins) {
+          for (std::uint32_t spins = 0;; ++spins) {
+            const bool ok =
+                k == 1 ? q->try_enqueue(tok, rs[0]) : q->try_enqueue_bulk(tok, rs.data(), k);
+            if (ok) break;
             if (spins == (1U << 20)) {
               fallbacks.fetch_add(1, std::memory_order_relaxed);
-              q->enqueue(tok, r);
+              if (k == 1) {
+                q->enqueue(tok, rs[0]);
+              } else {
+                q->enqueue_bulk(tok, rs.data(), k);
+              }
               break;
             }
             cpu_relax();
           }
+          i += k;
         }
       },
       [&](std::uint64_t n) {
@@ -274,30 +297,41 @@ double transfer_moodycamel(int producers, std::uint64_t total) {
 struct RingBlock {
   void* block = nullptr;
   Ring ring;
-  explicit RingBlock(std::size_t capacity)
+  RingBlock(std::size_t capacity, engine::ProducerMode mode)
       : block(std::aligned_alloc(engine::kCacheLine, Ring::block_size(capacity))),
-        ring(Ring::create(block, capacity, Seq(1))) {}
+        ring(Ring::create(block, capacity, Seq(1), mode)) {}
   ~RingBlock() { std::free(block); }
   RingBlock(const RingBlock&) = delete;
   RingBlock& operator=(const RingBlock&) = delete;
 };
 
 template <std::size_t N>
-double transfer_ring(int producers, std::uint64_t total) {
-  auto rb = std::make_unique<RingBlock>(ring_capacity(N));
+double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mode,
+                     std::uint32_t batch) {
+  auto rb = std::make_unique<RingBlock>(ring_capacity(N), mode);
   Ring& ring = rb->ring;
   const Record<N> proto = make_record<N>();
   return run_transfer(
       producers, total,
       [&](int, std::uint64_t first, std::uint64_t count) {
         Record<N> r = proto;
-        for (std::uint64_t i = 0; i < count; ++i) {
-          r.seq = first + i;
-          const Claim c = ring.claim(sizeof(r), FullPolicy::kSpin);
+        std::vector<std::uint32_t> sizes(batch, sizeof(r));
+        std::vector<Claim> claims(batch);
+        for (std::uint64_t i = 0; i < count;) {
+          const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - i));
           // kSpin without a deadline cannot fail; if it did, the consumer would wait forever.
-          if (c.status != ClaimStatus::kOk) std::abort();
-          std::memcpy(c.payload, &r, sizeof(r));
-          ring.commit(c, static_cast<std::int64_t>(i));
+          if (k == 1) {
+            claims[0] = ring.claim(sizeof(r), FullPolicy::kSpin);
+            if (claims[0].status != ClaimStatus::kOk) std::abort();
+          } else if (ring.claim_batch({sizes.data(), k}, {claims.data(), k}, FullPolicy::kSpin) !=
+                     ClaimStatus::kOk) {
+            std::abort();
+          }
+          for (std::size_t j = 0; j < k; ++j, ++i) {
+            r.seq = first + i;
+            std::memcpy(claims[j].payload, &r, sizeof(r));
+            ring.commit(claims[j], static_cast<std::int64_t>(i));
+          }
         }
       },
       [&](std::uint64_t n) {
@@ -350,13 +384,15 @@ void BM_LockfreeQueue(benchmark::State& state) {
 template <std::size_t N>
 void BM_Moodycamel(benchmark::State& state) {
   const int producers = static_cast<int>(state.range(0));
+  const auto batch = static_cast<std::uint32_t>(state.range(1));
+  const std::string name = batch == 1 ? "moodycamel" : "moodycamel_bulk";
   for (auto _ : state) {
     fallbacks.store(0);
-    const double s = transfer_moodycamel<N>(producers, records(producers));
+    const double s = transfer_moodycamel<N>(producers, records(producers), batch);
     state.counters["alloc_fallbacks"] = static_cast<double>(fallbacks.load());
     finish(state, s);
     if (s > 0) {
-      record_baseline(key("moodycamel", producers, N), static_cast<double>(records(producers)) / s);
+      record_baseline(key(name, producers, N), static_cast<double>(records(producers)) / s);
     }
   }
   set_rates(state, records(producers), N);
@@ -365,9 +401,11 @@ void BM_Moodycamel(benchmark::State& state) {
 template <std::size_t N>
 void BM_Ring(benchmark::State& state) {
   const int producers = static_cast<int>(state.range(0));
+  const auto batch = static_cast<std::uint32_t>(state.range(1));
+  const auto mode = static_cast<engine::ProducerMode>(state.range(2));
   double seconds = 0;
   for (auto _ : state) {
-    const double s = transfer_ring<N>(producers, records(producers));
+    const double s = transfer_ring<N>(producers, records(producers), mode, batch);
     finish(state, s);
     if (s > 0) seconds += s;
   }
@@ -376,6 +414,7 @@ void BM_Ring(benchmark::State& state) {
   const double rate = static_cast<double>(state.iterations() * records(producers)) / seconds;
   set_ratio(state, "vs_lockfree_queue", rate, key("lockfree_queue", producers, N));
   set_ratio(state, "vs_moodycamel", rate, key("moodycamel", producers, N));
+  if (batch > 1) set_ratio(state, "vs_moodycamel_bulk", rate, key("moodycamel_bulk", producers, N));
   if (producers == 1) {
     set_ratio(state, "vs_spsc", rate, key("spsc", 1, N));
     const double spsc = baseline_rate(key("spsc", 1, N));
@@ -392,31 +431,36 @@ void BM_Ring(benchmark::State& state) {
 
 template <std::size_t N>
 void register_size() {
-  const auto rows = [](benchmark::internal::Benchmark* b, int producers) {
-    b->Arg(producers)
-        ->ArgName("producers")
+  // Args: producers, records per claim (batch), producer mode (rings only).
+  const auto rows = [](benchmark::internal::Benchmark* b, int producers, int batch = 1,
+                       engine::ProducerMode mode = engine::ProducerMode::kShared) {
+    b->Args({producers, batch, static_cast<int>(mode)})
+        ->ArgNames({"producers", "batch", "exclusive"})
         ->Iterations(1)
         ->Repetitions(kRepetitions)
         ->DisplayAggregatesOnly()
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   };
-  const std::string n = "/" + std::to_string(N);
-  rows(benchmark::RegisterBenchmark(("ring_1p1c_baseline_spsc_queue" + n).c_str(), BM_Spsc<N>), 1);
-  rows(benchmark::RegisterBenchmark(("ring_1p1c_baseline_lockfree_queue" + n).c_str(),
-                                    BM_LockfreeQueue<N>),
-       1);
-  rows(
-      benchmark::RegisterBenchmark(("ring_1p1c_baseline_moodycamel" + n).c_str(), BM_Moodycamel<N>),
-      1);
-  rows(benchmark::RegisterBenchmark(("ring_1p1c_tape" + n).c_str(), BM_Ring<N>), 1);
-  rows(benchmark::RegisterBenchmark(("ring_2p1c_baseline_lockfree_queue" + n).c_str(),
-                                    BM_LockfreeQueue<N>),
-       2);
-  rows(
-      benchmark::RegisterBenchmark(("ring_2p1c_baseline_moodycamel" + n).c_str(), BM_Moodycamel<N>),
-      2);
-  rows(benchmark::RegisterBenchmark(("ring_2p1c_tape" + n).c_str(), BM_Ring<N>), 2);
+  const auto row = [&](const std::string& name, auto fn, int producers, int batch = 1,
+                       engine::ProducerMode mode = engine::ProducerMode::kShared) {
+    rows(benchmark::RegisterBenchmark((name + "/" + std::to_string(N)).c_str(), fn), producers,
+         batch, mode);
+  };
+  using engine::ProducerMode;
+  row("ring_1p1c_baseline_spsc_queue", BM_Spsc<N>, 1);
+  row("ring_1p1c_baseline_lockfree_queue", BM_LockfreeQueue<N>, 1);
+  row("ring_1p1c_baseline_moodycamel", BM_Moodycamel<N>, 1);
+  row("ring_1p1c_tape", BM_Ring<N>, 1);
+  // Aeron's ExclusivePublication idea: one producer thread, no locked instruction per claim.
+  row("ring_1p1c_tape_exclusive", BM_Ring<N>, 1, 1, ProducerMode::kExclusive);
+  row("ring_1p1c_baseline_moodycamel_bulk", BM_Moodycamel<N>, 1, kBatch);
+  row("ring_1p1c_tape_batch", BM_Ring<N>, 1, kBatch);
+  row("ring_2p1c_baseline_lockfree_queue", BM_LockfreeQueue<N>, 2);
+  row("ring_2p1c_baseline_moodycamel", BM_Moodycamel<N>, 2);
+  row("ring_2p1c_tape", BM_Ring<N>, 2);
+  row("ring_2p1c_baseline_moodycamel_bulk", BM_Moodycamel<N>, 2, kBatch);
+  row("ring_2p1c_tape_batch", BM_Ring<N>, 2, kBatch);
 }
 
 void register_benchmarks() {

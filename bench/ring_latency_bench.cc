@@ -14,8 +14,8 @@
 // The spsc row runs right before the ring row of the same pace.
 //
 // Each sample is one call timed with lfence;rdtsc before and rdtscp;lfence after, recorded in
-// ticks in an HDR-style log-bucketed histogram (histogram.h: < 1.6% bucket width, no
-// allocation while recording). The timer's own cost (median of back-to-back pairs, measured at
+// ticks in an HDR-style log-bucketed histogram (tape/engine/log_histogram.h: < 1.6% bucket width,
+// no allocation while recording). The timer's own cost (median of back-to-back pairs, measured at
 // start) is subtracted from every sample and reported as timer_overhead_ns; ticks are converted
 // with a TSC rate calibrated against CLOCK_MONOTONIC (constant, nonstop TSC). The first kWarmup
 // calls are not recorded. Percentiles are the bucket's upper bound (conservative).
@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "histogram.h"
+#include "tape/engine/log_histogram.h"
 #include "tape/engine/ring.h"
 
 namespace tape::bench {
@@ -52,6 +52,7 @@ namespace {
 using engine::Claim;
 using engine::ClaimStatus;
 using engine::FullPolicy;
+using engine::LogHistogram;
 using engine::Ring;
 using engine::RingRecordView;
 

@@ -1,7 +1,11 @@
 #include "tape/engine/engine.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -15,6 +19,10 @@ namespace tape::engine {
 namespace {
 
 constexpr std::size_t kMaxBatch = 4096;
+// Longest the flusher sleeps without looking at the stop flag.
+constexpr std::int64_t kStopCheckNs = 10'000'000;
+// Longest interval a policy may name (one hour): longer is surely a unit mistake.
+constexpr std::uint64_t kMaxIntervalUs = 3'600'000'000;
 // Journal type for an aborted claim: skippable, so readers pass over it, and the journal's
 // sequences stay contiguous.
 constexpr auto kAbortedRecord =
@@ -30,8 +38,12 @@ Status validate(const EngineOptions& o) {
                                     " must be a power of two between 4096 and 1 TiB");
   }
   const auto& d = o.durability;
-  if (d.kind == DurabilityPolicy::Kind::kInterval && d.interval_us == 0) {
-    return Status::invalid_argument("durability interval must be at least 1 microsecond");
+  const bool timed =
+      d.kind == DurabilityPolicy::Kind::kInterval || d.kind == DurabilityPolicy::Kind::kBytes;
+  if (timed && (d.interval_us == 0 || d.interval_us > kMaxIntervalUs)) {
+    return Status::invalid_argument("durability interval of " + std::to_string(d.interval_us) +
+                                    " us must be between 1 us and one hour (the bytes policy "
+                                    "uses it as the longest a write waits for its sync)");
   }
   if (d.kind == DurabilityPolicy::Kind::kBytes && d.bytes == 0) {
     return Status::invalid_argument("durability byte threshold must be at least 1");
@@ -39,7 +51,20 @@ Status validate(const EngineOptions& o) {
   return Status::ok();
 }
 
+bool is_volatile_filesystem(const std::filesystem::path& dir) {
+  struct statfs fs {};
+  if (::statfs(dir.c_str(), &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
 }  // namespace
+
+EngineOptions EngineOptions::non_persistent() {
+  EngineOptions o;
+  o.durability.kind = DurabilityPolicy::Kind::kNever;
+  o.journal.zero_fill = false;
+  return o;
+}
 
 class Engine::Impl {
  public:
@@ -49,6 +74,8 @@ class Engine::Impl {
   Status open(const std::filesystem::path& dir);
   Status close();
   Claim claim(std::uint32_t size, FullPolicy policy, std::int64_t deadline_ns);
+  ClaimStatus claim_batch(std::span<const std::uint32_t> sizes, std::span<Claim> out,
+                          FullPolicy policy, std::int64_t deadline_ns);
   Status status() const;
 
   EngineOptions options_;
@@ -60,7 +87,9 @@ class Engine::Impl {
   Watermark durable_;
   std::atomic<bool> closing_{false};
   std::atomic<std::uint64_t> records_{0}, bytes_{0}, batches_{0};
-  std::atomic<std::uint64_t> syncs_{0}, sync_ns_total_{0}, sync_ns_max_{0};
+  std::atomic<std::uint64_t> syncs_{0}, sync_ns_total_{0};
+  SharedLogHistogram sync_latency_;  // recorded by the flusher, and by close() after it
+  bool volatile_storage_ = false;
 
  private:
   void writer_loop();
@@ -68,13 +97,13 @@ class Engine::Impl {
   void append_record(const RingRecordView& r);
   void stop(Status why);
   void sync_now();
+  void sleep_until(std::int64_t monotonic_deadline_ns) const;
   // Callback first, then waiters: a waiter that returns knows the callback saw its record.
   void publish_durable(Seq durable) {
     if (durable.value() <= durable_.get()) return;
     if (options_.on_durable) options_.on_durable(durable);
     durable_.advance(durable.value());
   }
-  Seq wait_for_written(Seq past, std::int64_t timeout_ns) const;
 
   std::atomic<bool> writer_stop_{false};
   std::atomic<bool> flusher_stop_{false};
@@ -88,10 +117,22 @@ Status Engine::Impl::open(const std::filesystem::path& dir) {
   auto j = journal::Journal::open(dir, options_.journal);
   if (!j) return j.error();
   journal_ = std::move(j).value();
+  volatile_storage_ = is_volatile_filesystem(dir);
+  if (volatile_storage_ && options_.durability.kind != DurabilityPolicy::Kind::kNever) {
+    const std::string line = "tape engine: " + dir.string() +
+                             " is on tmpfs/ramfs: durable acks survive a process crash, "
+                             "not a reboot";
+    if (options_.journal.log) {
+      options_.journal.log(line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
   void* mem = std::aligned_alloc(kCacheLine, Ring::block_size(options_.ring_capacity));
   if (!mem) return Status::no_space("allocating the ring", ENOMEM);
   block_.reset(static_cast<std::byte*>(mem));
-  ring_.emplace(Ring::create(block_.get(), options_.ring_capacity, journal_->next_seq()));
+  ring_.emplace(
+      Ring::create(block_.get(), options_.ring_capacity, journal_->next_seq(), options_.producers));
   max_payload_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(
       ring_->max_payload(), journal::format::max_payload(options_.journal.segment_size)));
   written_.advance(journal_->written_seq().value());
@@ -119,6 +160,21 @@ Claim Engine::Impl::claim(std::uint32_t size, FullPolicy policy, std::int64_t de
     return Claim{ClaimStatus::kClosed, nullptr, 0, Seq(), 0};
   }
   return c;
+}
+
+ClaimStatus Engine::Impl::claim_batch(std::span<const std::uint32_t> sizes, std::span<Claim> out,
+                                      FullPolicy policy, std::int64_t deadline_ns) {
+  for (const std::uint32_t size : sizes) {
+    if (size > max_payload_) return ClaimStatus::kTooLarge;
+  }
+  if (closing_.load(std::memory_order_acquire) || durable_.failed()) return ClaimStatus::kClosed;
+  const ClaimStatus status = ring_->claim_batch(sizes, out, policy, deadline_ns);
+  // Seq_cst pairs with close(), as in claim().
+  if (status == ClaimStatus::kOk && closing_.load(std::memory_order_seq_cst)) {
+    for (const Claim& c : out) ring_->abort(c);
+    return ClaimStatus::kClosed;
+  }
+  return status;
 }
 
 void Engine::Impl::append_record(const RingRecordView& r) {
@@ -166,11 +222,20 @@ void Engine::Impl::sync_now() {
   const auto took = static_cast<std::uint64_t>(monotonic_ns() - start);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   sync_ns_total_.fetch_add(took, std::memory_order_relaxed);
-  if (took > sync_ns_max_.load(std::memory_order_relaxed)) {
-    sync_ns_max_.store(took, std::memory_order_relaxed);
-  }
+  sync_latency_.record(took);
   if (!s.is_ok()) return stop(s);
   publish_durable(journal_->durable_seq());
+}
+
+void Engine::Impl::sleep_until(std::int64_t when) const {
+  // In slices, so that close() never waits out a long interval.
+  for (std::int64_t now = monotonic_ns();
+       now < when && !flusher_stop_.load(std::memory_order_acquire); now = monotonic_ns()) {
+    const std::int64_t slice = std::min<std::int64_t>(when - now, kStopCheckNs);
+    timespec ts{static_cast<time_t>(slice / 1'000'000'000),
+                static_cast<long>(slice % 1'000'000'000)};
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
 void Engine::Impl::flusher_loop() {
@@ -180,7 +245,7 @@ void Engine::Impl::flusher_loop() {
   while (!flusher_stop_.load(std::memory_order_acquire) && !durable_.failed()) {
     const std::uint64_t durable = durable_.get();
     // Sleeps in the kernel until the writer publishes past `durable` (or 1 ms passes).
-    (void)written_.wait_for(durable + 1, 1'000'000);
+    (void)written_.wait_until(durable + 1, 1'000'000);
     if (written_.get() <= durable) continue;
     switch (policy.kind) {
       case DurabilityPolicy::Kind::kNever:
@@ -189,26 +254,22 @@ void Engine::Impl::flusher_loop() {
       case DurabilityPolicy::Kind::kEveryBatch:
         sync_now();
         break;
-      case DurabilityPolicy::Kind::kInterval: {
-        const std::int64_t now = monotonic_ns();
-        if (now < next_tick) {
-          timespec ts{0, static_cast<long>(next_tick - now)};
-          ::nanosleep(&ts, nullptr);
-        }
+      case DurabilityPolicy::Kind::kInterval:
+        sleep_until(next_tick);
         next_tick = monotonic_ns() + static_cast<std::int64_t>(policy.interval_us) * 1000;
         sync_now();
         break;
-      }
       case DurabilityPolicy::Kind::kBytes: {
         // Sync once `bytes` are pending, or once the oldest pending write has waited
         // `interval_us`, so a quiet producer is never left waiting for traffic that never comes.
-        const std::int64_t pending_since = monotonic_ns();
-        const std::int64_t max_wait = static_cast<std::int64_t>(policy.interval_us) * 1000;
+        // Each batch the writer publishes wakes this wait; no polling.
+        const std::int64_t deadline =
+            monotonic_ns() + static_cast<std::int64_t>(policy.interval_us) * 1000;
         while (bytes_.load(std::memory_order_relaxed) - synced_bytes < policy.bytes &&
-               monotonic_ns() - pending_since < max_wait &&
                !flusher_stop_.load(std::memory_order_acquire)) {
-          timespec ts{0, 20'000};
-          ::nanosleep(&ts, nullptr);
+          const std::int64_t left = deadline - monotonic_ns();
+          if (left <= 0) break;
+          (void)written_.wait_until(written_.get() + 1, std::min<std::int64_t>(left, kStopCheckNs));
         }
         synced_bytes = bytes_.load(std::memory_order_relaxed);
         sync_now();
@@ -254,6 +315,11 @@ Claim Engine::claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t 
   return impl_->claim(payload_size, policy, deadline_ns);
 }
 
+ClaimStatus Engine::claim_batch(std::span<const std::uint32_t> payload_sizes, std::span<Claim> out,
+                                FullPolicy policy, std::int64_t deadline_ns) {
+  return impl_->claim_batch(payload_sizes, out, policy, deadline_ns);
+}
+
 void Engine::commit(const Claim& claim, std::int64_t timestamp_ns) {
   impl_->ring_->commit(claim, timestamp_ns != 0 ? timestamp_ns : journal::now_ns(),
                        static_cast<std::uint16_t>(journal::format::RecordType::kData));
@@ -295,17 +361,26 @@ Seq Engine::durable_seq() const { return Seq(impl_->durable_.get()); }
 Status Engine::status() const { return impl_->status(); }
 const journal::RecoveryReport& Engine::recovery() const { return impl_->journal_->recovery(); }
 std::uint32_t Engine::max_payload() const { return impl_->max_payload_; }
+bool Engine::on_volatile_storage() const { return impl_->volatile_storage_; }
+
+Result<std::unique_ptr<journal::Reader>> Engine::open_reader(
+    const journal::ReaderOptions& options) const {
+  return journal::Reader::open(impl_->journal_->dir(), options);
+}
 Status Engine::close() { return impl_->close(); }
 
 EngineStats Engine::stats() const {
   const Impl& i = *impl_;
-  return EngineStats{i.records_.load(std::memory_order_relaxed),
-                     i.bytes_.load(std::memory_order_relaxed),
-                     i.batches_.load(std::memory_order_relaxed),
-                     i.syncs_.load(std::memory_order_relaxed),
-                     i.sync_ns_total_.load(std::memory_order_relaxed),
-                     i.sync_ns_max_.load(std::memory_order_relaxed),
-                     i.ring_->occupancy()};
+  EngineStats s;
+  s.records = i.records_.load(std::memory_order_relaxed);
+  s.bytes = i.bytes_.load(std::memory_order_relaxed);
+  s.batches = i.batches_.load(std::memory_order_relaxed);
+  s.syncs = i.syncs_.load(std::memory_order_relaxed);
+  s.sync_ns_total = i.sync_ns_total_.load(std::memory_order_relaxed);
+  s.sync_latency_ns = i.sync_latency_.snapshot();
+  s.ring_occupancy = i.ring_->occupancy();
+  s.ring_capacity = i.ring_->capacity();
+  return s;
 }
 
 }  // namespace tape::engine

@@ -39,23 +39,22 @@ class Watermark {
   [[nodiscard]] bool failed() const { return failed_.load(std::memory_order_acquire); }
   [[nodiscard]] const Status& failure() const { return failure_; }
 
+  enum class Wait { kReached, kFailed, kTimedOut };
+
   // Waits until the watermark reaches `target`, it fails, or `timeout_ns` passes (< 0: forever).
-  Status wait_for(std::uint64_t target, std::int64_t timeout_ns) const {
+  // Allocates nothing: the flusher calls it in a loop with a short timeout.
+  Wait wait_until(std::uint64_t target, std::int64_t timeout_ns) const {
     const std::int64_t deadline = timeout_ns < 0 ? 0 : monotonic_ns() + timeout_ns;
     for (;;) {
       // Read the generation before the value so that an advance in between changes it.
       const std::uint32_t gen = generation_.load(std::memory_order_acquire);
-      if (get() >= target) return Status::ok();
-      if (failed()) return failure_;
+      if (get() >= target) return Wait::kReached;
+      if (failed()) return Wait::kFailed;
       timespec rel{};
       timespec* timeout = nullptr;
       if (timeout_ns >= 0) {
         const std::int64_t left = deadline - monotonic_ns();
-        if (left <= 0) {
-          return Status::timed_out("waited " + std::to_string(timeout_ns) + " ns for " +
-                                   std::to_string(target) + "; watermark is at " +
-                                   std::to_string(get()));
-        }
+        if (left <= 0) return Wait::kTimedOut;
         rel.tv_sec = left / 1'000'000'000;
         rel.tv_nsec = left % 1'000'000'000;
         timeout = &rel;
@@ -64,6 +63,20 @@ class Watermark {
       ::syscall(SYS_futex, &generation_, FUTEX_WAIT_PRIVATE, gen, timeout, nullptr, 0);
       waiters_.fetch_sub(1, std::memory_order_relaxed);
     }
+  }
+
+  // wait_until() as a Status for callers: ok, the failure, or a timeout naming the positions.
+  Status wait_for(std::uint64_t target, std::int64_t timeout_ns) const {
+    switch (wait_until(target, timeout_ns)) {
+      case Wait::kReached:
+        return Status::ok();
+      case Wait::kFailed:
+        return failure_;
+      case Wait::kTimedOut:
+        break;
+    }
+    return Status::timed_out("waited " + std::to_string(timeout_ns) + " ns for " +
+                             std::to_string(target) + "; watermark is at " + std::to_string(get()));
   }
 
  private:

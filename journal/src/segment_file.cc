@@ -14,10 +14,12 @@ namespace bip = boost::interprocess;
 
 namespace {
 
-Status injected_or_ok(const SyncErrorHook& hook) {
+// The file's name is formatted only on failure: syncs run once per batch and must not allocate.
+Status injected_or_ok(const SyncErrorHook& hook, const std::filesystem::path& path) {
   if (!hook) return Status::ok();
   const int err = hook();
-  return err == 0 ? Status::ok() : Status::from_errno("injected sync failure", err);
+  if (err == 0) return Status::ok();
+  return Status::from_errno("injected sync failure", err).with_context(path.filename().string());
 }
 
 }  // namespace
@@ -53,7 +55,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::map(const std::filesystem::pat
 
 Status SegmentFile::sync_range(std::uint64_t begin, std::uint64_t end, const SyncErrorHook& hook) {
   if (end <= begin) return Status::ok();
-  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(name()));
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook, path_));
   const std::uint64_t page_begin = begin & ~(format::kPageSize - 1);
   if (::msync(data() + page_begin, end - page_begin, MS_SYNC) != 0) {
     return Status::from_errno(path_.string() + ": msync", errno);
@@ -62,7 +64,7 @@ Status SegmentFile::sync_range(std::uint64_t begin, std::uint64_t end, const Syn
 }
 
 Status SegmentFile::sync_file(const SyncErrorHook& hook) {
-  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(name()));
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook, path_));
   if (::fdatasync(fd_) != 0) return Status::from_errno(path_.string() + ": fdatasync", errno);
   return Status::ok();
 }
@@ -79,7 +81,7 @@ bool SegmentFile::populate_write(std::uint64_t begin, std::uint64_t end) {
 }
 
 Status sync_path(const std::filesystem::path& path, const SyncErrorHook& hook) {
-  TAPE_RETURN_IF_ERROR(injected_or_ok(hook).with_context(path.filename().string()));
+  TAPE_RETURN_IF_ERROR(injected_or_ok(hook, path));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::ok();

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -76,6 +77,8 @@ struct StressConfig {
   std::uint32_t max_size;
   std::vector<FullPolicy> policies;  // per producer, cycled
   std::size_t max_per_drain;         // bound per drain() call (a runaway drain cannot hang)
+  ProducerMode mode = ProducerMode::kShared;
+  std::uint32_t max_batch = 1;  // > 1: claim_batch() of 1..max_batch records at a time
 };
 
 struct StressResult {
@@ -88,7 +91,7 @@ struct StressResult {
 
 StressResult run_stress(const StressConfig& cfg) {
   const Seq first(1'000);
-  RingBlock rb(cfg.capacity, first);
+  RingBlock rb(cfg.capacity, first, cfg.mode);
   Ring& ring = rb.ring;
   const std::uint64_t total = cfg.producers * cfg.per_producer;
 
@@ -112,22 +115,45 @@ StressResult run_stress(const StressConfig& cfg) {
       const FullPolicy policy = cfg.policies[p % cfg.policies.size()];
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
       std::uint64_t last_seq = 0;
-      for (std::uint64_t n = 0; n < cfg.per_producer; ++n) {
-        const std::uint64_t tag = make_tag(p, n);
-        const std::uint32_t size = payload_size(tag, cfg.min_size, cfg.max_size);
-        const Claim c = ring.claim(size, policy);
-        if (c.status != ClaimStatus::kOk || c.size != size) {
+      std::vector<std::uint32_t> sizes(cfg.max_batch);
+      std::vector<Claim> claims(cfg.max_batch);
+      for (std::uint64_t n = 0; n < cfg.per_producer;) {
+        // Batch length varies with the record index; 1 when batching is off.
+        const auto batch = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+            1 + mix64(make_tag(p, n)) % cfg.max_batch, cfg.per_producer - n));
+        for (std::uint32_t i = 0; i < batch; ++i) {
+          sizes[i] = payload_size(make_tag(p, n + i), cfg.min_size, cfg.max_size);
+        }
+        ClaimStatus status;
+        if (cfg.max_batch == 1) {
+          claims[0] = ring.claim(sizes[0], policy);
+          status = claims[0].status;
+        } else {
+          status = ring.claim_batch({sizes.data(), batch}, {claims.data(), batch}, policy);
+        }
+        if (status != ClaimStatus::kOk) {
           producer_errors.fetch_add(1, std::memory_order_relaxed);
           std::fprintf(stderr, "producer %u: claim %llu failed with status %d\n", p,
-                       static_cast<unsigned long long>(n), static_cast<int>(c.status));
+                       static_cast<unsigned long long>(n), static_cast<int>(status));
           break;
         }
-        // Claim order = seq order for one producer.
-        if (c.seq.value() <= last_seq) producer_errors.fetch_add(1, std::memory_order_relaxed);
-        last_seq = c.seq.value();
-        claimed[p][n] = c.seq.value();
-        write_payload(c.payload, size, tag);
-        ring.commit(c, static_cast<std::int64_t>(tag), static_cast<std::uint16_t>(p + 1));
+        for (std::uint32_t i = 0; i < batch; ++i, ++n) {
+          const Claim& c = claims[i];
+          const std::uint64_t tag = make_tag(p, n);
+          // Claim order = seq order for one producer; a batch has consecutive sequences.
+          if (c.seq.value() <= last_seq || c.size != sizes[i] ||
+              (i > 0 && c.seq.value() != last_seq + 1)) {
+            producer_errors.fetch_add(1, std::memory_order_relaxed);
+          }
+          last_seq = c.seq.value();
+          claimed[p][n] = c.seq.value();
+          write_payload(c.payload, c.size, tag);
+        }
+        // Commit in reverse: the consumer must still wait for the batch's first record.
+        for (std::uint32_t i = batch; i-- > 0;) {
+          const std::uint64_t tag = make_tag(p, n - batch + i);
+          ring.commit(claims[i], static_cast<std::int64_t>(tag), static_cast<std::uint16_t>(p + 1));
+        }
       }
       producers_done.fetch_add(1, std::memory_order_release);
     });
@@ -285,6 +311,60 @@ TEST(RingStressTest, MixedSizesUpToMaxPayloadWithPartialDrains) {
   report(cfg, r);
   EXPECT_EQ(r.errors, 0u) << r.first_error;
   EXPECT_EQ(r.delivered, cfg.producers * cfg.per_producer);
+}
+
+TEST(RingStressTest, ExclusiveProducerWrapsAndFillsWithoutLockedInstructions) {
+  // One producer on a ring created for exactly one: plain stores instead of the CAS. A small
+  // ring keeps it full and wrapping, with bounded drains racing the claims.
+  const StressConfig cfg{
+      4096, 1, scaled(400'000), 8, 300, {FullPolicy::kSpin}, 2'000, ProducerMode::kExclusive};
+  const StressResult r = run_stress(cfg);
+  report(cfg, r);
+  EXPECT_EQ(r.errors, 0u) << r.first_error;
+  EXPECT_EQ(r.delivered, cfg.per_producer);
+}
+
+TEST(RingStressTest, BatchedClaimsFromFourProducersKeepSequencesContiguous) {
+  const StressConfig cfg{1 << 16,
+                         4,
+                         scaled(200'000),
+                         8,
+                         300,
+                         {FullPolicy::kBlock, FullPolicy::kYield, FullPolicy::kSpin},
+                         SIZE_MAX,
+                         ProducerMode::kShared,
+                         16};
+  const StressResult r = run_stress(cfg);
+  report(cfg, r);
+  EXPECT_EQ(r.errors, 0u) << r.first_error;
+  EXPECT_EQ(r.delivered, cfg.producers * cfg.per_producer);
+}
+
+TEST(RingStressTest, BatchedClaimsOnMinimumRingWrapWithPadding) {
+  // 4 KiB ring, batches of up to 3 records of up to 300 bytes: a batch often does not fit
+  // before the end and must take a filler first, as a single record does.
+  const StressConfig cfg{4096,
+                         2,
+                         scaled(30'000),
+                         8,
+                         300,
+                         {FullPolicy::kYield, FullPolicy::kBlock},
+                         1'000,
+                         ProducerMode::kShared,
+                         3};
+  const StressResult r = run_stress(cfg);
+  report(cfg, r);
+  EXPECT_EQ(r.errors, 0u) << r.first_error;
+  EXPECT_EQ(r.delivered, cfg.producers * cfg.per_producer);
+}
+
+TEST(RingStressTest, ExclusiveProducerWithBatches) {
+  const StressConfig cfg{
+      1 << 14, 1, scaled(300'000), 8, 300, {FullPolicy::kBlock}, 500, ProducerMode::kExclusive, 8};
+  const StressResult r = run_stress(cfg);
+  report(cfg, r);
+  EXPECT_EQ(r.errors, 0u) << r.first_error;
+  EXPECT_EQ(r.delivered, cfg.per_producer);
 }
 
 }  // namespace

@@ -551,5 +551,141 @@ TEST(RingTest, CreateOverGarbageBlockStartsEmptyAtFirstSeq) {
   EXPECT_EQ(c.position, 0u);
 }
 
+TEST(RingTest, BatchClaimGetsConsecutiveSeqsInContiguousSpaceAndEachCommitsAlone) {
+  RingBlock rb(4096, Seq(40));
+  Ring& ring = rb.ring;
+  const std::uint32_t sizes[] = {10, 0, 100, 7};
+  Claim claims[4];
+  ASSERT_EQ(ring.claim_batch(sizes, claims, FullPolicy::kFail), ClaimStatus::kOk);
+  std::uint64_t position = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(claims[i].seq.value(), 40 + i);
+    EXPECT_EQ(claims[i].size, sizes[i]);
+    EXPECT_EQ(claims[i].position, position);
+    position += record_bytes(sizes[i]);
+    fill_payload(claims[i].payload, claims[i].size, claims[i].seq.value());
+  }
+  EXPECT_EQ(ring.occupancy(), Ring::batch_bytes(1, 10) + Ring::batch_bytes(1, 0) +
+                                  Ring::batch_bytes(1, 100) + Ring::batch_bytes(1, 7));
+  EXPECT_EQ(ring.next_claim_seq().value(), 44u);
+  // Later records of the batch committed first are held back behind the first one.
+  ring.commit(claims[3], 4, 1);
+  ring.commit(claims[1], 2, 1);
+  EXPECT_TRUE(drain_all(ring).empty());
+  ring.commit(claims[0], 1, 1);
+  std::vector<Seen> got = drain_all(ring);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].seq, 41u);
+  ring.abort(claims[2]);
+  got = drain_all(ring);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].seq, 42u);
+  EXPECT_EQ(got[0].type, kRingPadding);
+  EXPECT_EQ(got[1].seq, 43u);
+  EXPECT_TRUE(got[1].intact);
+  EXPECT_EQ(ring.occupancy(), 0u);
+}
+
+TEST(RingTest, BatchClaimIsAllOrNoneWhenTheRingIsFull) {
+  RingBlock rb(4096, Seq(1));
+  Ring& ring = rb.ring;
+  // Leave room for two 200-byte records but not three.
+  const std::uint64_t free_target = 2 * record_bytes(200) + 8;
+  std::uint64_t used = 0;
+  std::vector<Claim> fill;
+  while (4096 - used - record_bytes(8) >= free_target) {
+    fill.push_back(claim_and_fill(ring, 8));
+    ASSERT_EQ(fill.back().status, ClaimStatus::kOk);
+    used += record_bytes(8);
+  }
+  const std::uint32_t three[] = {200, 200, 200};
+  Claim claims[3];
+  EXPECT_EQ(ring.claim_batch(three, claims, FullPolicy::kFail), ClaimStatus::kFull);
+  EXPECT_EQ(ring.next_claim_seq().value(), 1 + fill.size()) << "a failed batch took sequences";
+  EXPECT_EQ(ring.occupancy(), used);
+  const std::int64_t deadline = monotonic_ns() + 20'000'000;
+  EXPECT_EQ(ring.claim_batch(three, claims, FullPolicy::kSpin, deadline), ClaimStatus::kTimedOut);
+  EXPECT_EQ(ring.claim_batch(std::span<const std::uint32_t>(three, 2), std::span<Claim>(claims, 2),
+                             FullPolicy::kFail),
+            ClaimStatus::kOk);
+  for (Claim& c : fill) ring.commit(c, 0, 1);
+  ring.commit(claims[0], 0, 1);
+  ring.commit(claims[1], 0, 1);
+  EXPECT_EQ(drain_all(ring).size(), fill.size() + 2);
+  EXPECT_EQ(ring.claim_batch(three, claims, FullPolicy::kFail), ClaimStatus::kOk);
+}
+
+TEST(RingTest, BatchClaimBeyondOneMaxRecordOrMalformedIsTooLarge) {
+  RingBlock rb(4096, Seq(1));
+  Ring& ring = rb.ring;
+  // max_payload() = 1000: one record of 1024 bytes of ring space.
+  const std::uint32_t fits[] = {500 - 24, 500 - 24};  // 2 x 504 = 1008 bytes
+  const std::uint32_t too_big[] = {500, 500};         // 2 x 528 = 1056 bytes
+  Claim claims[3];
+  EXPECT_EQ(ring.claim_batch(too_big, std::span<Claim>(claims, 2), FullPolicy::kBlock),
+            ClaimStatus::kTooLarge);
+  EXPECT_EQ(ring.claim_batch(fits, std::span<Claim>(claims, 3), FullPolicy::kFail),
+            ClaimStatus::kTooLarge);
+  EXPECT_EQ(ring.claim_batch({}, {}, FullPolicy::kFail), ClaimStatus::kTooLarge);
+  EXPECT_EQ(ring.next_claim_seq().value(), 1u);
+  EXPECT_EQ(ring.claim_batch(fits, std::span<Claim>(claims, 2), FullPolicy::kFail),
+            ClaimStatus::kOk);
+}
+
+TEST(RingTest, BatchThatDoesNotFitBeforeTheEndWrapsBehindOneFiller) {
+  RingBlock rb(4096, Seq(1));
+  Ring& ring = rb.ring;
+  // Move the tail to 4096 - 64, then drain so the ring is empty there.
+  std::uint64_t used = 0;
+  while (used + record_bytes(40) <= 4096 - 64) {
+    Claim c = claim_and_fill(ring, 40);
+    ring.commit(c, 0, 1);
+    used += record_bytes(40);
+  }
+  const std::uint64_t before = used;
+  drain_all(ring);
+  const std::uint32_t sizes[] = {16, 16, 16};  // 3 x 40 bytes: does not fit in the last 64 - x
+  Claim claims[3];
+  ASSERT_EQ(ring.claim_batch(sizes, claims, FullPolicy::kFail), ClaimStatus::kOk);
+  EXPECT_EQ(claims[0].position, 4096u) << "batch must start at the wrap, after the filler";
+  EXPECT_EQ(claims[2].position, 4096u + 2 * record_bytes(16));
+  EXPECT_EQ(ring.occupancy(), 4096 - before + 3 * record_bytes(16));
+  for (Claim& c : claims) {
+    fill_payload(c.payload, c.size, c.seq.value());
+    ring.commit(c, 0, 2);
+  }
+  std::vector<Seen> got = drain_all(ring);
+  ASSERT_EQ(got.size(), 3u);
+  for (const Seen& g : got) EXPECT_TRUE(g.intact);
+}
+
+TEST(RingTest, ExclusiveProducerRingClaimsLikeASharedOne) {
+  RingBlock shared(4096, Seq(9), ProducerMode::kShared);
+  RingBlock exclusive(4096, Seq(9), ProducerMode::kExclusive);
+  std::mt19937 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    const auto size = static_cast<std::uint32_t>(rng() % 300);
+    Claim a = claim_and_fill(shared.ring, size);
+    Claim b = claim_and_fill(exclusive.ring, size);
+    ASSERT_EQ(a.status, ClaimStatus::kOk);
+    ASSERT_EQ(b.status, ClaimStatus::kOk);
+    ASSERT_EQ(a.seq, b.seq);
+    ASSERT_EQ(a.position, b.position);
+    shared.ring.commit(a, i, 1);
+    exclusive.ring.commit(b, i, 1);
+    ASSERT_EQ(shared.ring.occupancy(), exclusive.ring.occupancy());
+    if (i % 7 == 0) {
+      std::vector<Seen> x = drain_all(shared.ring);
+      std::vector<Seen> y = drain_all(exclusive.ring);
+      ASSERT_EQ(x.size(), y.size());
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        EXPECT_EQ(x[k].seq, y[k].seq);
+        EXPECT_TRUE(y[k].intact);
+      }
+    }
+  }
+  EXPECT_EQ(shared.ring.next_claim_seq(), exclusive.ring.next_claim_seq());
+}
+
 }  // namespace
 }  // namespace tape::engine

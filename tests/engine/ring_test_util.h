@@ -22,11 +22,12 @@ struct FreeDeleter {
 // A ring in its own aligned block, filled with garbage first so that create() must initialize
 // everything it relies on.
 struct RingBlock {
-  explicit RingBlock(std::size_t capacity, Seq first_seq = Seq(1))
+  explicit RingBlock(std::size_t capacity, Seq first_seq = Seq(1),
+                     ProducerMode mode = ProducerMode::kShared)
       : size(Ring::block_size(capacity)),
         block(std::aligned_alloc(kCacheLine, size)),
         ring((std::memset(block.get(), 0xA5, size),
-              Ring::create(block.get(), capacity, first_seq))) {}
+              Ring::create(block.get(), capacity, first_seq, mode))) {}
 
   // The record area, for checking where claims land.
   [[nodiscard]] const std::byte* data() const {

@@ -18,8 +18,10 @@
 #include <memory>
 #include <span>
 
+#include "tape/engine/log_histogram.h"
 #include "tape/engine/ring.h"
 #include "tape/journal/journal.h"
+#include "tape/journal/reader.h"
 #include "tape/journal/status.h"
 
 namespace tape::engine {
@@ -29,16 +31,25 @@ struct DurabilityPolicy {
     kNever,       // page cache only: durable means written
     kEveryBatch,  // group commit: one sync after each batch the writer appends
     kInterval,    // one sync every `interval_us` microseconds, if anything was written
-    kBytes,       // one sync whenever `bytes` more bytes were written
+    kBytes,       // one sync whenever `bytes` more bytes were written, or `interval_us` after
+                  // the first unsynced write, whichever comes first
   };
   Kind kind = Kind::kEveryBatch;
-  std::uint64_t interval_us = 1000;
+  std::uint64_t interval_us = 1000;  // 1 us .. 1 hour
   std::uint64_t bytes = 1 << 20;
 };
 
 struct EngineOptions {
+  // Speed over persistence: nothing is ever synced (durable means written to the page cache,
+  // which survives a crash of this process but not of the machine) and segments are not
+  // zero-filled. Put the directory on tmpfs (/dev/shm) to keep the disk out of it entirely.
+  static EngineOptions non_persistent();
+
   journal::JournalOptions journal;
   std::size_t ring_capacity = 16ULL << 20;  // a power of two, at least 4096
+  // kExclusive: the application promises that one thread at a time claims (any thread may
+  // wait_durable); claims then use no locked instruction. Two concurrent claimers corrupt it.
+  ProducerMode producers = ProducerMode::kShared;
   DurabilityPolicy durability;
   // Called by the flusher thread after each sync with the new durable sequence. Keep it short:
   // it delays the next sync.
@@ -51,8 +62,9 @@ struct EngineStats {
   std::uint64_t batches = 0;  // ring drains that appended something
   std::uint64_t syncs = 0;
   std::uint64_t sync_ns_total = 0;
-  std::uint64_t sync_ns_max = 0;
+  LogHistogram sync_latency_ns;      // one sample per journal sync (fdatasync/msync/fsync)
   std::uint64_t ring_occupancy = 0;  // bytes claimed and not yet drained
+  std::uint64_t ring_capacity = 0;
 };
 
 class Engine {
@@ -64,10 +76,14 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Zero copy: claim, write claim.payload, commit. kClosed engines return ClaimStatus::kFull
-  // with no payload; check status() then.
+  // Zero copy: claim, write claim.payload, commit. A closing or stopped engine returns
+  // ClaimStatus::kClosed with no payload; status() says why.
   Claim claim(std::uint32_t payload_size, FullPolicy policy = FullPolicy::kBlock,
               std::int64_t deadline_ns = 0);
+  // Several records with one claim: consecutive sequences, each committed or aborted on its
+  // own (see Ring::claim_batch). Returns kClosed when the engine is closing or stopped.
+  ClaimStatus claim_batch(std::span<const std::uint32_t> payload_sizes, std::span<Claim> out,
+                          FullPolicy policy = FullPolicy::kBlock, std::int64_t deadline_ns = 0);
   void commit(const Claim& claim, std::int64_t timestamp_ns = 0);
   void abort(const Claim& claim);
   // Copying convenience: claim, copy, commit.
@@ -82,6 +98,15 @@ class Engine {
   [[nodiscard]] EngineStats stats() const;
   [[nodiscard]] const journal::RecoveryReport& recovery() const;
   [[nodiscard]] std::uint32_t max_payload() const;
+  // True when the journal lives on tmpfs or ramfs: nothing survives a reboot, whatever the
+  // durability policy says.
+  [[nodiscard]] bool on_volatile_storage() const;
+
+  // A reader (follow = true: a tailer) of this engine's journal. It sees every record once
+  // written, which may be ahead of durable_seq(): compare a record's seq with durable_seq()
+  // before acting on it if the action must survive a crash.
+  Result<std::unique_ptr<journal::Reader>> open_reader(
+      const journal::ReaderOptions& options = {}) const;
 
   Status close();
 

@@ -7,6 +7,11 @@
 //   thread calls drain(). Producers never block each other: a claim is one 16-byte CAS that
 //   advances the byte position and the sequence together, so the sequence a claim returns is
 //   the record's journal sequence and ring order is sequence order.
+// - A ring created with ProducerMode::kExclusive has one producer thread only (as Aeron's
+//   ExclusivePublication): its claims are plain loads and stores, no locked instruction.
+// - claim_batch() claims several records with one CAS: consecutive sequences, contiguous
+//   space, each committed (or aborted) on its own. It amortizes the CAS for producers that
+//   have several records in hand (a market-data packet carrying many messages).
 // - Between claim and commit the producer writes its payload in place. The consumer stops at
 //   the first claimed but uncommitted record, so records are consumed in sequence order.
 // - When the ring is full the producer's FullPolicy applies; nothing is dropped silently.
@@ -36,6 +41,7 @@ struct alignas(kCacheLine) RingControl {
   alignas(kCacheLine) std::atomic<std::uint64_t> head;        // consumer: released after zeroing
   alignas(kCacheLine) std::uint64_t capacity;                 // immutable after init
   std::uint64_t magic;
+  std::uint32_t producer_mode;  // ProducerMode, immutable after init
   // Producers asleep in FullPolicy::kBlock; the consumer makes the wake call only when > 0.
   std::atomic<std::uint32_t> blocked_producers;
 };
@@ -60,6 +66,11 @@ enum class FullPolicy {
   kSpin,   // busy-wait (pause) until space frees
   kYield,  // sched_yield between attempts
   kBlock,  // futex wait (std::atomic::wait) on the consumer's head
+};
+
+enum class ProducerMode : std::uint32_t {
+  kShared = 0,     // any number of producer threads
+  kExclusive = 1,  // exactly one producer thread at a time: no locked instruction per claim
 };
 
 enum class ClaimStatus {
@@ -98,15 +109,26 @@ class Ring {
 
   // Initializes a fresh ring in `block` (aligned to 64, block_size(capacity) bytes, zeroed or
   // not) whose first claim gets sequence `first_seq`.
-  static Ring create(void* block, std::size_t capacity, Seq first_seq);
+  static Ring create(void* block, std::size_t capacity, Seq first_seq,
+                     ProducerMode mode = ProducerMode::kShared);
 
   // Largest payload a claim may ask for: a quarter of the capacity, so that a record plus
   // the padding before it always fit in an empty ring.
   [[nodiscard]] std::uint32_t max_payload() const;
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
+  // Ring space `count` records of `payload_size` bytes take when claimed together.
+  static constexpr std::uint64_t batch_bytes(std::uint64_t count, std::uint32_t payload_size) {
+    return count * ((sizeof(RingRecordHeader) + payload_size + 7) & ~std::uint64_t{7});
+  }
 
   // Producer side.
   Claim claim(std::uint32_t payload_size, FullPolicy policy, std::int64_t deadline_ns = 0);
+  // Claims out.size() records, payload_sizes[i] bytes each, with one CAS: all or none.
+  // out[i] gets sequence first + i. The batch may take no more ring space than one record of
+  // max_payload() bytes (see batch_bytes()); a larger batch, an empty one, or spans of
+  // different lengths are kTooLarge. Returns the status of all.
+  ClaimStatus claim_batch(std::span<const std::uint32_t> payload_sizes, std::span<Claim> out,
+                          FullPolicy policy, std::int64_t deadline_ns = 0);
   void commit(const Claim& claim, std::int64_t timestamp_ns, std::uint16_t type = 1);
   // Gives the space back as padding; the sequence is still consumed and reaches the consumer
   // as a padding record with `seq` (the writer must record it, e.g. as a skippable record).
@@ -122,16 +144,34 @@ class Ring {
   [[nodiscard]] Seq next_claim_seq() const;
 
  private:
-  Ring(RingControl* control, std::byte* data, std::size_t capacity)
-      : control_(control), data_(data), capacity_(capacity), mask_(capacity - 1) {}
+  Ring(RingControl* control, std::byte* data, std::size_t capacity, ProducerMode mode)
+      : control_(control),
+        data_(data),
+        capacity_(capacity),
+        mask_(capacity - 1),
+        exclusive_(mode == ProducerMode::kExclusive) {}
 
-  Claim try_claim(std::uint32_t payload_size);
+  struct Span {
+    bool ok = false;
+    std::uint64_t position = 0;  // of the first record, after any wrap padding
+    std::uint64_t seq = 0;       // of the first record
+  };
+  // Reserves `bytes` of contiguous space and `count` sequences, or fails when full.
+  Span try_reserve(std::uint64_t bytes, std::uint64_t count);
+  // Applies `policy` around try_reserve() until it succeeds, fails or times out.
+  ClaimStatus reserve(std::uint64_t bytes, std::uint64_t count, FullPolicy policy,
+                      std::int64_t deadline_ns, Span& span);
+  bool wait_for_space(FullPolicy policy, std::uint32_t attempt, std::int64_t deadline_ns);
+  std::byte* payload_at(std::uint64_t position) const {
+    return data_ + (position & mask_) + sizeof(RingRecordHeader);
+  }
   void release(std::uint64_t from, std::uint64_t to);
 
   RingControl* control_;
   std::byte* data_;
   std::size_t capacity_;
   std::size_t mask_;
+  bool exclusive_ = false;
 };
 
 template <typename Handler>

@@ -1,5 +1,6 @@
 #pragma once
-// A small HDR-style latency histogram for the benchmarks (bench/ring_latency_bench.cc).
+// An HDR-style log-bucketed latency histogram: the engine's fsync latencies (EngineStats) and
+// every latency the benchmarks report.
 //
 // Values are unsigned integers (timer ticks or nanoseconds). Values below 2^kSubBits are counted
 // exactly; above that, each power-of-two range [2^m, 2^(m+1)) is split into 2^(kSubBits-1)
@@ -11,11 +12,12 @@
 // "highest equivalent value"), capped at the exact maximum recorded.
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 
-namespace tape::bench {
+namespace tape::engine {
 
 class LogHistogram {
  public:
@@ -29,6 +31,15 @@ class LogHistogram {
     if (v > max_) max_ = v;
     ++count_;
     ++counts_[index_of(v)];
+  }
+
+  // Adds n samples to bucket i (snapshots of a SharedLogHistogram); `max` is the largest.
+  void add_bucket(std::size_t i, std::uint64_t n) {
+    counts_[i] += n;
+    count_ += n;
+  }
+  void note_max(std::uint64_t v) {
+    if (v > max_) max_ = v;
   }
 
   void reset() {
@@ -89,6 +100,30 @@ class LogHistogram {
   std::uint64_t max_ = 0;
 };
 
+// One thread records, any thread takes snapshots: relaxed atomic counters, so a snapshot may
+// straddle a record (a count off by one) but never tears a value.
+class SharedLogHistogram {
+ public:
+  void record(std::uint64_t v) {
+    auto& c = counts_[LogHistogram::index_of(v)];
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
+    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+  }
+  [[nodiscard]] LogHistogram snapshot() const {
+    LogHistogram h;
+    for (std::size_t i = 0; i < LogHistogram::kBuckets; ++i) {
+      const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
+      if (n != 0) h.add_bucket(i, n);
+    }
+    h.note_max(max_.load(std::memory_order_relaxed));
+    return h;
+  }
+
+ private:
+  std::array<std::atomic<std::uint64_t>, LogHistogram::kBuckets> counts_{};
+  std::atomic<std::uint64_t> max_{0};
+};
+
 static_assert(LogHistogram::index_of(127) == 127);
 static_assert(LogHistogram::index_of(128) == 128);
 static_assert(LogHistogram::index_of(129) == 128);
@@ -100,4 +135,4 @@ static_assert(LogHistogram::highest_of(191) == 255);
 static_assert(LogHistogram::highest_of(LogHistogram::index_of(1000)) >= 1000);
 static_assert(LogHistogram::index_of((1ULL << 40) - 1) == LogHistogram::kBuckets - 1);
 
-}  // namespace tape::bench
+}  // namespace tape::engine
