@@ -9,11 +9,17 @@
 //   with group commit (kEveryBatch); the on_durable callback counts acknowledgements; a row
 //   ends when every record is durable. Reports durable acknowledgements/s, bytes/s and the
 //   ratio to batched fdatasync's bytes/s.
+// - engine_durable_zero_copy/producers:<P>/batch:<B>/exclusive:<E>: the same, but producers
+//   claim (claim_batch() of B records when B > 1), write the payload in place and commit with
+//   a timestamp taken once per claim (a packet's receive time), on a ring created with
+//   ProducerMode::kExclusive when E = 1 (one producer only).
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -71,10 +77,12 @@ void baseline_one_write_per_batch(benchmark::State& state) {
   record_baseline("one_write_per_batch/" + std::to_string(per_sync), bytes / seconds_since(t0));
 }
 
-void engine_durable(benchmark::State& state) {
-  const int producers = static_cast<int>(state.range(0));
+// Runs one engine row: `produce(engine, count)` is each producer thread's loop and returns
+// the last sequence it got. The row ends when every record is durable.
+template <typename Produce>
+void run_engine_row(benchmark::State& state, int producers, engine::ProducerMode mode,
+                    const std::string& name, Produce&& produce) {
   const std::uint64_t per_producer = kEngineRecords / static_cast<std::uint64_t>(producers);
-  const auto payload = make_payload(kPayload);
   double total_seconds = 0;
   std::uint64_t syncs = 0;
   for (auto _ : state) {
@@ -83,6 +91,7 @@ void engine_durable(benchmark::State& state) {
     options.journal.segment_size = 256ULL << 20;  // no roll inside a row
     options.journal.log = [](std::string_view) {};
     options.durability.kind = engine::DurabilityPolicy::Kind::kEveryBatch;
+    options.producers = mode;
     std::atomic<std::uint64_t> acked{0};
     options.on_durable = [&acked](Seq s) { acked.store(s.value(), std::memory_order_relaxed); };
     auto opened = engine::Engine::open(fresh_dir("durable-engine"), options);
@@ -96,12 +105,7 @@ void engine_durable(benchmark::State& state) {
     std::atomic<std::uint64_t> last{0};
     for (int p = 0; p < producers; ++p) {
       threads.emplace_back([&] {
-        Seq mine;
-        for (std::uint64_t i = 0; i < per_producer; ++i) {
-          auto seq = eng.append(payload, engine::FullPolicy::kBlock);
-          if (!seq) die("append: " + seq.error().to_string());
-          mine = seq.value();
-        }
+        const Seq mine = produce(eng, per_producer);
         std::uint64_t prev = last.load();
         while (prev < mine.value() && !last.compare_exchange_weak(prev, mine.value())) {
         }
@@ -126,9 +130,52 @@ void engine_durable(benchmark::State& state) {
   state.counters["syncs_per_row"] =
       static_cast<double>(syncs) / static_cast<double>(state.iterations());
   const double rate = bytes / total_seconds;
-  record_baseline("engine_durable/" + std::to_string(producers), rate);
+  if (!name.empty()) record_baseline(name, rate);
   set_ratio(state, "vs_write_per_record_sync_per_4096", rate, "write_fdatasync/4096");
   set_ratio(state, "vs_one_write_per_batch", rate, "one_write_per_batch/4096");
+}
+
+void engine_durable(benchmark::State& state) {
+  const int producers = static_cast<int>(state.range(0));
+  const auto payload = make_payload(kPayload);
+  run_engine_row(state, producers, engine::ProducerMode::kShared,
+                 "engine_durable/" + std::to_string(producers),
+                 [&payload](engine::Engine& eng, std::uint64_t count) {
+                   Seq mine;
+                   for (std::uint64_t i = 0; i < count; ++i) {
+                     auto seq = eng.append(payload, engine::FullPolicy::kBlock);
+                     if (!seq) die("append: " + seq.error().to_string());
+                     mine = seq.value();
+                   }
+                   return mine;
+                 });
+}
+
+void engine_durable_zero_copy(benchmark::State& state) {
+  const int producers = static_cast<int>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
+  const auto mode =
+      state.range(2) != 0 ? engine::ProducerMode::kExclusive : engine::ProducerMode::kShared;
+  const auto payload = make_payload(kPayload);
+  run_engine_row(state, producers, mode, "", [&](engine::Engine& eng, std::uint64_t count) {
+    std::vector<std::uint32_t> sizes(batch, static_cast<std::uint32_t>(kPayload));
+    std::vector<engine::Claim> claims(batch);
+    Seq mine;
+    for (std::uint64_t i = 0; i < count;) {
+      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - i));
+      if (eng.claim_batch({sizes.data(), k}, {claims.data(), k}) != engine::ClaimStatus::kOk) {
+        die("claim_batch failed");
+      }
+      const std::int64_t ts = journal::now_ns();
+      for (std::size_t j = 0; j < k; ++j) {
+        std::memcpy(claims[j].payload, payload.data(), kPayload);
+        eng.commit(claims[j], ts);
+      }
+      mine = claims[k - 1].seq;
+      i += k;
+    }
+    return mine;
+  });
 }
 
 void baseline_write_fdatasync_recorded(benchmark::State& state) {
@@ -160,6 +207,16 @@ BENCHMARK(baseline_one_write_per_batch)
 BENCHMARK(engine_durable)
     ->Arg(1)
     ->Arg(4)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(engine_durable_zero_copy)
+    ->ArgNames({"producers", "batch", "exclusive"})
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->Args({1, 16, 1})
+    ->Args({4, 16, 0})
     ->Iterations(1)
     ->Repetitions(3)
     ->UseRealTime()
