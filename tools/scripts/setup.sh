@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-program-options-dev
-  libxxhash-dev
+  libxxhash-dev libssl-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev libconcurrentqueue-dev
   libcli11-dev
