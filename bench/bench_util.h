@@ -2,12 +2,16 @@
 // Shared fixtures for tape's benchmarks (bench/*.cc):
 // - bench_root(): where benchmark files go. $TAPE_BENCH_DIR, default /var/tmp (on disk, not
 //   tmpfs); a fresh tape-bench-XXXXXX directory inside it, removed at exit.
+// - monotonic_ns(): CLOCK_MONOTONIC in nanoseconds, for latencies.
+// - device_sectors_written(): the block device's write counter, to see what a sync wrote.
 // - RecordImage: one record laid out exactly as the journal writes it (32-byte header with a
 //   real checksum, payload, zero padding to 8), the unit every baseline copies.
 // - ZeroFilledFile / MappedZeroFile: baseline targets prepared like a journal segment
 //   (posix_fallocate, real zeros written, fdatasync).
 // - wait_for_background_idle(): waits for the journal's preallocator thread (zero fill,
-//   fdatasync, prefault of the next segment) to go quiet, so it never runs under a timed loop.
+//   fdatasync, prefault of the next segment) to go quiet, so it never runs under a timed loop;
+//   wait_for_prepared_segment() waits for the next segment only, under an Engine whose own
+//   threads poll.
 // - Baselines: per-process table of baseline rates, so a journal row can report its ratio to
 //   the baseline measured moments before in the same run.
 // - Group fixtures: a benchmark file's shared fixture lives until a benchmark of another group
@@ -18,8 +22,11 @@
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -60,6 +67,13 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// CLOCK_MONOTONIC in nanoseconds: the clock the engine times its syncs with.
+inline std::int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 inline std::string fs_type_name(const fs::path& p) {
   struct statfs st {};
   if (::statfs(p.c_str(), &st) != 0) return "unknown";
@@ -86,6 +100,21 @@ inline std::uint64_t free_bytes(const fs::path& p) {
   struct statvfs st {};
   if (::statvfs(p.c_str(), &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+// Sectors (512 bytes) written so far to the block device holding `p`, from
+// /sys/dev/block/<major>:<minor>/stat; 0 when there is no such device (tmpfs, overlayfs). The
+// whole device's count: other processes' writes are in it too.
+inline std::uint64_t device_sectors_written(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return 0;
+  std::ifstream in("/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" +
+                   std::to_string(minor(st.st_dev)) + "/stat");
+  std::uint64_t v[7] = {};
+  for (auto& x : v) {
+    if (!(in >> x)) return 0;
+  }
+  return v[6];  // fields: reads, merged, sectors, ms, writes, merged, sectors written
 }
 
 inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
@@ -196,7 +225,9 @@ struct RecordImage {
 inline void write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path) {
   if (::posix_fallocate(fd, 0, static_cast<off_t>(size)) != 0)
     die("posix_fallocate " + path.string());
-  static const std::vector<char> zeros(1 << 20, 0);
+  // Page-sized writes, as the journal's preallocator does, so the page cache holds 4 KiB folios
+  // and a sync writes back only the pages a baseline dirtied.
+  static const std::vector<char> zeros(4096, 0);
   for (std::uint64_t off = 0; off < size;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), size - off));
     const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(off));
@@ -320,6 +351,33 @@ inline bool wait_for_background_idle(
   }
   std::fprintf(stderr, "tape bench: background threads still busy after %llds; measuring anyway\n",
                static_cast<long long>(timeout.count()));
+  return false;
+}
+
+// Waits until the journal in `dir` has its next segment ready: the preallocator maps the file
+// (format::kPreallocFileName) only once it is zero-filled and synced, then makes its first pages
+// writable, which `settle` covers. For a journal under an open Engine, whose writer and flusher
+// poll, so that wait_for_background_idle() never sees the process quiet. Warns and returns false
+// after `timeout`.
+inline bool wait_for_prepared_segment(
+    const fs::path& dir, std::chrono::milliseconds settle = std::chrono::milliseconds(100),
+    std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  std::error_code ec;
+  const std::string file = fs::weakly_canonical(dir / format::kPreallocFileName, ec).string();
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < timeout) {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+      if (line.size() >= file.size() &&
+          line.compare(line.size() - file.size(), file.size(), file) == 0) {
+        std::this_thread::sleep_for(settle);
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::fprintf(stderr, "tape bench: next segment of %s not ready after %llds; measuring anyway\n",
+               dir.c_str(), static_cast<long long>(timeout.count()));
   return false;
 }
 

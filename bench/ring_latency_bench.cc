@@ -85,12 +85,6 @@ inline std::uint64_t tsc_end() {
 }
 inline std::uint64_t tsc_now() { return __rdtsc(); }
 
-std::int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 struct Timer {
   double ns_per_tick = 0;
   std::uint64_t overhead_ticks = 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -77,6 +78,8 @@ class Engine::Impl {
   ClaimStatus claim_batch(std::span<const std::uint32_t> sizes, std::span<Claim> out,
                           FullPolicy policy, std::int64_t deadline_ns);
   Status status() const;
+  void set_replicated(Seq seq);
+  void fence(const Status& why);
 
   EngineOptions options_;
   std::unique_ptr<journal::Journal> journal_;
@@ -84,7 +87,10 @@ class Engine::Impl {
   std::optional<Ring> ring_;
   std::uint32_t max_payload_ = 0;  // the smaller of what the ring and a segment can hold
   Watermark written_;
-  Watermark durable_;
+  Watermark local_durable_;  // synced here (the flusher's progress)
+  Watermark durable_;        // acknowledged: local_durable_, capped by replicated_ when gated
+  // What the standbys have (EngineOptions::gate_on_replication); the maximum when not gated.
+  std::atomic<std::uint64_t> replicated_{UINT64_MAX};
   std::atomic<bool> closing_{false};
   std::atomic<std::uint64_t> records_{0}, bytes_{0}, batches_{0};
   std::atomic<std::uint64_t> syncs_{0}, sync_ns_total_{0};
@@ -98,13 +104,19 @@ class Engine::Impl {
   void stop(Status why);
   void sync_now();
   void sleep_until(std::int64_t monotonic_deadline_ns) const;
-  // Callback first, then waiters: a waiter that returns knows the callback saw its record.
-  void publish_durable(Seq durable) {
-    if (durable.value() <= durable_.get()) return;
-    if (options_.on_durable) options_.on_durable(durable);
-    durable_.advance(durable.value());
+  // Acknowledges up to min(local durable, replicated). Callback first, then waiters: a waiter
+  // that returns knows the callback saw its record. The flusher and the replication layer
+  // both call it, once per batch, hence the lock (never taken on a producer's path).
+  void publish_acks() {
+    std::lock_guard lock(publish_mu_);
+    const std::uint64_t target =
+        std::min(local_durable_.get(), replicated_.load(std::memory_order_acquire));
+    if (target <= durable_.get() || durable_.failed()) return;
+    if (options_.on_durable) options_.on_durable(Seq(target));
+    durable_.advance(target);
   }
 
+  std::mutex publish_mu_;
   std::atomic<bool> writer_stop_{false};
   std::atomic<bool> flusher_stop_{false};
   std::thread writer_;
@@ -136,7 +148,10 @@ Status Engine::Impl::open(const std::filesystem::path& dir) {
   max_payload_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(
       ring_->max_payload(), journal::format::max_payload(options_.journal.segment_size)));
   written_.advance(journal_->written_seq().value());
+  local_durable_.advance(journal_->durable_seq().value());
+  // Recovered records were acknowledged (or never will be) by an earlier run.
   durable_.advance(journal_->durable_seq().value());
+  if (options_.gate_on_replication) replicated_.store(journal_->durable_seq().value());
   writer_ = std::thread([this] { writer_loop(); });
   flusher_ = std::thread([this] { flusher_loop(); });
   return Status::ok();
@@ -203,6 +218,7 @@ void Engine::Impl::writer_loop() {
     if (n > 0) {
       batches_.fetch_add(1, std::memory_order_relaxed);
       written_.advance(journal_->written_seq().value());
+      if (options_.on_written) options_.on_written(Seq(written_.get()));
       idle.reset();
       continue;
     }
@@ -213,6 +229,7 @@ void Engine::Impl::writer_loop() {
 
 void Engine::Impl::stop(Status why) {
   durable_.fail(why);
+  local_durable_.fail(why);
   written_.fail(why);
 }
 
@@ -224,7 +241,8 @@ void Engine::Impl::sync_now() {
   sync_ns_total_.fetch_add(took, std::memory_order_relaxed);
   sync_latency_.record(took);
   if (!s.is_ok()) return stop(s);
-  publish_durable(journal_->durable_seq());
+  local_durable_.advance(journal_->durable_seq().value());
+  publish_acks();
 }
 
 void Engine::Impl::sleep_until(std::int64_t when) const {
@@ -243,13 +261,14 @@ void Engine::Impl::flusher_loop() {
   std::uint64_t synced_bytes = 0;
   std::int64_t next_tick = monotonic_ns();
   while (!flusher_stop_.load(std::memory_order_acquire) && !durable_.failed()) {
-    const std::uint64_t durable = durable_.get();
+    const std::uint64_t durable = local_durable_.get();
     // Sleeps in the kernel until the writer publishes past `durable` (or 1 ms passes).
     (void)written_.wait_until(durable + 1, 1'000'000);
     if (written_.get() <= durable) continue;
     switch (policy.kind) {
       case DurabilityPolicy::Kind::kNever:
-        publish_durable(Seq(written_.get()));
+        local_durable_.advance(written_.get());
+        publish_acks();
         break;
       case DurabilityPolicy::Kind::kEveryBatch:
         sync_now();
@@ -296,7 +315,25 @@ Status Engine::Impl::close() {
     Status closed = journal_->close();
     if (result.is_ok()) result = closed;
   }
+  // Gated: what no standby confirmed is not acknowledged; its waiters must not hang.
+  if (result.is_ok() && durable_.get() < local_durable_.get()) {
+    durable_.fail(Status::closed("engine closed before a standby acknowledged seq " +
+                                 std::to_string(durable_.get() + 1) + ".." +
+                                 std::to_string(local_durable_.get())));
+  }
   return result;
+}
+
+void Engine::Impl::set_replicated(Seq seq) {
+  std::uint64_t prev = replicated_.load(std::memory_order_relaxed);
+  while (prev < seq.value() &&
+         !replicated_.compare_exchange_weak(prev, seq.value(), std::memory_order_acq_rel)) {
+  }
+  publish_acks();
+}
+
+void Engine::Impl::fence(const Status& why) {
+  stop(why);
 }
 
 // --- Engine ---
@@ -358,6 +395,13 @@ Status Engine::wait_durable(Seq seq, std::int64_t timeout_ns) const {
 }
 Seq Engine::written_seq() const { return Seq(impl_->written_.get()); }
 Seq Engine::durable_seq() const { return Seq(impl_->durable_.get()); }
+Seq Engine::local_durable_seq() const { return Seq(impl_->local_durable_.get()); }
+Status Engine::wait_written(Seq seq, std::int64_t timeout_ns) const {
+  return impl_->written_.wait_for(seq.value(), timeout_ns);
+}
+void Engine::set_replicated(Seq seq) { impl_->set_replicated(seq); }
+void Engine::fence(const Status& why) { impl_->fence(why); }
+journal::Journal& Engine::journal_for_replication() { return *impl_->journal_; }
 Status Engine::status() const { return impl_->status(); }
 const journal::RecoveryReport& Engine::recovery() const { return impl_->journal_->recovery(); }
 std::uint32_t Engine::max_payload() const { return impl_->max_payload_; }

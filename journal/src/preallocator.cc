@@ -11,7 +11,11 @@
 namespace tape::journal {
 namespace {
 
-constexpr std::size_t kZeroChunk = 1 << 20;
+// One page per write: the page cache keeps the folio size of the write that filled it (ext4 on
+// 6.x kernels), and msync writes back whole dirty folios, so 1 MiB zero-fill writes made every
+// small sync write 1 MiB (docs/benchmarks.md, append-to-durable latency). 16k system calls
+// per 64 MiB segment, in the background.
+constexpr std::size_t kZeroChunk = format::kPageSize;
 
 Status write_zeros(int fd, std::uint64_t size, const std::filesystem::path& path,
                    const std::atomic<bool>& cancel) {

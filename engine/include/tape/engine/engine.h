@@ -51,9 +51,15 @@ struct EngineOptions {
   // wait_durable); claims then use no locked instruction. Two concurrent claimers corrupt it.
   ProducerMode producers = ProducerMode::kShared;
   DurabilityPolicy durability;
-  // Called by the flusher thread after each sync with the new durable sequence. Keep it short:
-  // it delays the next sync.
+  // Called with each new acknowledged (durable) sequence, by the flusher thread after a sync,
+  // or by the replication layer's thread when gated. Keep it short: it delays the next sync.
   std::function<void(Seq durable)> on_durable;
+  // Called by the writer thread after each batch it appended, with the new written sequence
+  // (replication wakes its senders with it). Keep it shorter still.
+  std::function<void(Seq written)> on_written;
+  // Replication's acknowledgement modes: durable_seq(), wait_durable() and on_durable move only
+  // up to the sequence last passed to set_replicated(), as well as the local sync.
+  bool gate_on_replication = false;
 };
 
 struct EngineStats {
@@ -93,6 +99,19 @@ class Engine {
   Status wait_durable(Seq seq, std::int64_t timeout_ns = -1) const;
   [[nodiscard]] Seq written_seq() const;
   [[nodiscard]] Seq durable_seq() const;
+  // Synced to the local journal, whether or not acknowledged (differs when gated).
+  [[nodiscard]] Seq local_durable_seq() const;
+  // Waits until `seq` is written to the journal (not necessarily durable).
+  Status wait_written(Seq seq, std::int64_t timeout_ns = -1) const;
+
+  // Replication hooks. set_replicated(): the standbys have everything up to `seq` (the ack
+  // mode decides what "have" means); acknowledgements may advance. fence(): a newer primary
+  // exists; claims fail from now on and every waiter not yet acknowledged gets `why`.
+  void set_replicated(Seq seq);
+  void fence(const Status& why);
+  // The journal, for the replication layer's reads of its own mapped records (epoch, id,
+  // history). Never append to it directly while the engine runs.
+  journal::Journal& journal_for_replication();
   // Ok, or the sticky error that stopped the engine.
   [[nodiscard]] Status status() const;
   [[nodiscard]] EngineStats stats() const;
