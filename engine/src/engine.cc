@@ -325,16 +325,13 @@ Status Engine::Impl::close() {
 }
 
 void Engine::Impl::set_replicated(Seq seq) {
-  std::uint64_t prev = replicated_.load(std::memory_order_relaxed);
-  while (prev < seq.value() &&
-         !replicated_.compare_exchange_weak(prev, seq.value(), std::memory_order_acq_rel)) {
-  }
+  // A store, not a maximum: a degraded primary lifts the cap and lowers it again when a standby
+  // is back. Acknowledgements themselves never move back (durable_ only advances).
+  replicated_.store(seq.value(), std::memory_order_release);
   publish_acks();
 }
 
-void Engine::Impl::fence(const Status& why) {
-  stop(why);
-}
+void Engine::Impl::fence(const Status& why) { stop(why); }
 
 // --- Engine ---
 

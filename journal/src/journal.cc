@@ -10,11 +10,13 @@
 #include <mutex>
 
 #include "dir_lock.h"
+#include "epoch_history.h"
 #include "journal_dir.h"
 #include "preallocator.h"
 #include "pretoucher.h"
 #include "recovery.h"
 #include "segment_index.h"
+#include "segment_scan.h"
 
 namespace tape::journal {
 
@@ -23,29 +25,6 @@ std::int64_t now_ns() {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-
-namespace {
-
-Status validate(const JournalOptions& o) {
-  if (o.segment_size < format::kMinSegmentSize || o.segment_size > format::kMaxSegmentSize ||
-      o.segment_size % format::kPageSize != 0) {
-    return Status::invalid_argument("segment size " + std::to_string(o.segment_size) +
-                                    " must be a multiple of 4096 between 64 KiB and 1 TiB");
-  }
-  if (o.index_interval < 4096 || o.index_interval % format::kAlignment != 0) {
-    return Status::invalid_argument("index interval " + std::to_string(o.index_interval) +
-                                    " must be a multiple of 8 and at least 4096");
-  }
-  return Status::ok();
-}
-
-LogSink default_log() {
-  return [](std::string_view line) {
-    std::fprintf(stderr, "tape: %.*s\n", static_cast<int>(line.size()), line.data());
-  };
-}
-
-}  // namespace
 
 // The segment appends go to. Fields without a comment belong to the writer thread.
 struct ActiveSegment {
@@ -84,6 +63,13 @@ class Journal::Impl {
   Result<Reservation> reserve(std::uint32_t payload_size);
   void commit(const Reservation& r, std::int64_t timestamp_ns, format::RecordType type);
   Status sync();
+  Result<Seq> append_replicated(std::span<const std::byte> image);
+  Status begin_epoch(Epoch epoch, std::uint64_t node_id);
+  Epoch epoch() const { return Epoch(epoch_.load(std::memory_order_acquire)); }
+  std::vector<EpochStart> epoch_history() const {
+    std::lock_guard guard(mu_);
+    return history_;
+  }
   Result<RetentionResult> apply_retention(const RetentionPolicy& policy);
   Status close();
   Status health() const;
@@ -101,8 +87,14 @@ class Journal::Impl {
   std::atomic<std::uint64_t> durable_seq_{0};  // release by syncer, acquire by readers
 
  private:
-  Status start_segment(std::unique_ptr<SegmentFile> file);
-  Status roll();
+  Status start_segment(std::unique_ptr<SegmentFile> file, Epoch epoch);
+  Status roll(Epoch epoch);
+  // Makes the active segment an empty one whose header carries `epoch`.
+  Status start_epoch(Epoch epoch);
+  Status check_epoch_record(std::span<const std::byte> payload, Seq seq,
+                            format::EpochRecord* record) const;
+  // Bookkeeping after the record at seg.pos was published.
+  void finish_record(ActiveSegment& seg, Seq seq, std::uint64_t checksum, std::uint32_t length);
   void seal(ActiveSegment& seg);
   Status fail(Status status);
   Status check_writable() const;
@@ -114,6 +106,9 @@ class Journal::Impl {
   Pretoucher pretoucher_;                  // declared after active_: stops before it dies
   std::atomic<bool> dir_dirty_{false};
   std::atomic<bool> failed_{false};
+  // Release by the writer at an epoch start; acquire by epoch(). Always the active header's.
+  std::atomic<std::uint64_t> epoch_{0};
+  std::vector<EpochStart> history_;  // guarded by mu_, written by the writer
   bool closed_ = false;
   mutable std::mutex mu_;
   // Sealed since the last sync. Paths, not open files: a journal that is never synced must
@@ -124,7 +119,7 @@ class Journal::Impl {
 };
 
 Status Journal::Impl::open() {
-  TAPE_RETURN_IF_ERROR(validate(options_));
+  TAPE_RETURN_IF_ERROR(check_options(options_));
   std::error_code ec;
   const bool existed = std::filesystem::exists(dir_, ec);
   std::filesystem::create_directories(dir_, ec);
@@ -143,6 +138,8 @@ Status Journal::Impl::open() {
   report_ = std::move(r.report);
   journal_id_ = r.journal_id;
   next_seq_ = r.next_seq;
+  epoch_.store(r.epoch.value(), std::memory_order_release);
+  history_ = std::move(r.epoch_history);
   sealed_.assign(r.sealed.begin(), r.sealed.end());
   written_seq_.store(next_seq_.prev().value(), std::memory_order_relaxed);
 
@@ -164,7 +161,7 @@ Status Journal::Impl::open() {
     TAPE_RETURN_IF_ERROR(active_->file->sync_file(nullptr));
     active_->synced_end = active_->pos;
   } else {
-    TAPE_RETURN_IF_ERROR(roll());
+    TAPE_RETURN_IF_ERROR(roll(epoch()));
     TAPE_RETURN_IF_ERROR(sync());
   }
   durable_seq_.store(written_seq_.load(std::memory_order_relaxed), std::memory_order_release);
@@ -187,7 +184,7 @@ Result<Reservation> Journal::Impl::reserve(std::uint32_t payload_size) {
                              " bytes does not fit in a segment (at most " +
                              std::to_string(format::max_payload(options_.segment_size)) + ")");
   }
-  if (active_->pos + length > active_->limit) TAPE_RETURN_IF_ERROR(roll());
+  if (active_->pos + length > active_->limit) TAPE_RETURN_IF_ERROR(roll(epoch()));
   return Reservation{active_->file->data() + active_->pos + format::kRecordHeaderSize, payload_size,
                      next_seq_};
 }
@@ -206,30 +203,36 @@ void Journal::Impl::commit(const Reservation& r, std::int64_t timestamp_ns,
   h.checksum = format::record_checksum(rec, length);
   std::memcpy(rec + offsetof(format::RecordHeader, checksum), &h.checksum, sizeof(h.checksum));
   format::publish_length(rec, length);
-
-  seg.index_builder->add(r.seq.value(), seg.pos);
-  seg.digest = format::fold_digest(seg.digest, h.checksum);
-  seg.pos += format::align_up(length);
-  ++seg.records;
-  next_seq_ = r.seq.next();
-  // Release: the syncer that sees this seq also sees written_end covering it.
-  seg.written_end.store(seg.pos, std::memory_order_release);
-  written_seq_.store(r.seq.value(), std::memory_order_release);
+  finish_record(seg, r.seq, h.checksum, length);
 }
 
-Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
+void Journal::Impl::finish_record(ActiveSegment& seg, Seq seq, std::uint64_t checksum,
+                                  std::uint32_t length) {
+  seg.index_builder->add(seq.value(), seg.pos);
+  seg.digest = format::fold_digest(seg.digest, checksum);
+  seg.pos += format::align_up(length);
+  ++seg.records;
+  next_seq_ = seq.next();
+  // Release: the syncer that sees this seq also sees written_end covering it.
+  seg.written_end.store(seg.pos, std::memory_order_release);
+  written_seq_.store(seq.value(), std::memory_order_release);
+}
+
+Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file, Epoch epoch) {
   format::SegmentHeader h{};
   h.magic = format::kSegmentMagic;
   h.format_version = format::kVersion;
   h.header_size = static_cast<std::uint32_t>(format::kHeaderSize);
   h.segment_size = file->size();
   h.base_seq = next_seq_.value();
-  h.epoch = options_.epoch.value();
+  h.epoch = epoch.value();
   h.created_ns = static_cast<std::uint64_t>(now_ns());
   h.journal_id = journal_id_;
   h.checksum = format::header_checksum(h);
   std::memcpy(file->data(), &h, sizeof(h));
 
+  // An active segment without records has this same name: the rename replaces it, atomically,
+  // since a sealed segment may not be empty (begin_epoch on a fresh journal).
   const auto final_path = dir_ / format::segment_file_name(next_seq_);
   if (::rename(file->path().c_str(), final_path.c_str()) != 0) {
     return Status::from_errno(final_path.string() + ": renaming preallocated segment", errno);
@@ -244,8 +247,10 @@ Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
   {
     std::lock_guard guard(mu_);
     old = std::exchange(active_, next);
+    // Cannot fail: epochs passed here never go back (begin_epoch and the replicated checks).
+    (void)add_segment_epoch(history_, epoch, next->base, next->file->name());
   }
-  if (old) {
+  if (old && old->records > 0) {
     seal(*old);
     std::lock_guard guard(mu_);
     unsynced_sealed_.push_back(old->file->path());
@@ -253,10 +258,126 @@ Status Journal::Impl::start_segment(std::unique_ptr<SegmentFile> file) {
   return Status::ok();
 }
 
-Status Journal::Impl::roll() {
+Status Journal::Impl::roll(Epoch epoch) {
   auto next = prealloc_.take();
   if (!next) return next.error().with_context("rolling journal " + dir_.string());
-  return start_segment(std::move(next).value());
+  return start_segment(std::move(next).value(), epoch);
+}
+
+Status Journal::Impl::start_epoch(Epoch epoch) {
+  // A new mirror whose first record starts the epoch its first segment was created in.
+  if (active_->records == 0 && Epoch(active_->file->header().epoch) == epoch) return Status::ok();
+  TAPE_RETURN_IF_ERROR(roll(epoch));
+  epoch_.store(epoch.value(), std::memory_order_release);
+  return Status::ok();
+}
+
+Status Journal::Impl::begin_epoch(Epoch epoch, std::uint64_t node_id) {
+  TAPE_RETURN_IF_ERROR(check_writable());
+  const Epoch current = this->epoch();
+  if (epoch <= current) {
+    return Status::invalid_argument("epoch " + std::to_string(epoch.value()) +
+                                    " must be above the journal's epoch " +
+                                    std::to_string(current.value()));
+  }
+  const format::EpochRecord payload{epoch.value(), node_id, current.value(),
+                                    next_seq_.prev().value()};
+  TAPE_RETURN_IF_ERROR(start_epoch(epoch));
+  // Cannot fail: the segment is fresh and the journal writable.
+  auto r = reserve(sizeof(payload));
+  if (!r) return r.error();
+  std::memcpy(r.value().payload, &payload, sizeof(payload));
+  commit(r.value(), 0, format::RecordType::kEpoch);
+  return Status::ok();
+}
+
+// An epoch-change record from the primary must continue this journal's epochs. A journal
+// without records (a new mirror) cannot check the previous epoch, and may already be in it.
+Status Journal::Impl::check_epoch_record(std::span<const std::byte> payload, Seq seq,
+                                         format::EpochRecord* record) const {
+  const std::string what = "epoch record seq " + std::to_string(seq.value());
+  format::EpochRecord& e = *record;
+  if (!format::decode_epoch_record(payload, &e)) {
+    return Status::invalid_argument(what + ": payload of " + std::to_string(payload.size()) +
+                                    " bytes, not " + std::to_string(sizeof(e)));
+  }
+  if (e.last_seq_of_previous_epoch != seq.value() - 1) {
+    return Status::invalid_argument(what + ": says the previous epoch ended at " +
+                                    std::to_string(e.last_seq_of_previous_epoch));
+  }
+  const Epoch current = epoch();
+  const bool no_records = next_seq_ == first_seq();
+  if (Epoch(e.new_epoch) < current || (Epoch(e.new_epoch) == current && !no_records)) {
+    return Status::invalid_argument(what + ": epoch " + std::to_string(e.new_epoch) +
+                                    " is not above the journal's epoch " +
+                                    std::to_string(current.value()));
+  }
+  if (Epoch(e.new_epoch) > current && !no_records && Epoch(e.previous_epoch) != current) {
+    return Status::invalid_argument(what + ": previous epoch " + std::to_string(e.previous_epoch) +
+                                    ", but the journal is in epoch " +
+                                    std::to_string(current.value()));
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// Why a record image failed check_record_image(), as the caller should see it.
+Status bad_image(const std::byte* image, StopReason reason, Seq expected) {
+  format::RecordHeader h;
+  std::memcpy(&h, image, sizeof(h));
+  const std::string seq = "record image seq " + std::to_string(h.seq);
+  switch (reason) {
+    case StopReason::kBadChecksum:
+      return Status::corruption(seq + ": bad record checksum");
+    case StopReason::kSeqMismatch:
+      return Status::invalid_argument("record image has seq " + std::to_string(h.seq) +
+                                      ", expected " + std::to_string(expected.value()));
+    default:
+      return Status::invalid_argument(seq + ": " + describe_stop(image, 0, reason, expected));
+  }
+}
+
+}  // namespace
+
+Result<Seq> Journal::Impl::append_replicated(std::span<const std::byte> image) {
+  TAPE_RETURN_IF_ERROR(check_writable());
+  if (image.size() < format::kRecordHeaderSize) {
+    return Status::invalid_argument("record image of " + std::to_string(image.size()) +
+                                    " bytes is shorter than a record header");
+  }
+  format::RecordHeader h;
+  std::memcpy(&h, image.data(), sizeof(h));
+  if (h.length != image.size()) {
+    return Status::invalid_argument("record image of " + std::to_string(image.size()) +
+                                    " bytes has length word " + std::to_string(h.length) +
+                                    " (pass header and payload, without alignment padding)");
+  }
+  if (h.length - format::kRecordHeaderSize > format::max_payload(options_.segment_size)) {
+    return Status::too_large("record image of " + std::to_string(h.length) +
+                             " bytes does not fit in a segment");
+  }
+  const Seq seq = next_seq_;
+  if (const StopReason r = check_record_image(image.data(), h.length, h.length, seq);
+      r != StopReason::kNone) {
+    return bad_image(image.data(), r, seq);
+  }
+  if (h.type == static_cast<std::uint16_t>(format::RecordType::kEpoch)) {
+    format::EpochRecord e{};
+    TAPE_RETURN_IF_ERROR(check_epoch_record(image.subspan(format::kRecordHeaderSize), seq, &e));
+    TAPE_RETURN_IF_ERROR(start_epoch(Epoch(e.new_epoch)));
+  } else if (h.type != static_cast<std::uint16_t>(format::RecordType::kData)) {
+    return bad_image(image.data(), StopReason::kBadType, seq);
+  } else if (active_->pos + h.length > active_->limit) {
+    TAPE_RETURN_IF_ERROR(roll(epoch()));
+  }
+  ActiveSegment& seg = *active_;
+  std::byte* rec = seg.file->data() + seg.pos;
+  // Everything but the length word first; the length is published last.
+  std::memcpy(rec + 4, image.data() + 4, h.length - 4);
+  format::publish_length(rec, h.length);
+  finish_record(seg, seq, h.checksum, h.length);
+  return seq;
 }
 
 void Journal::Impl::seal(ActiveSegment& seg) {
@@ -406,6 +527,14 @@ Result<Reservation> Journal::reserve(std::uint32_t payload_size) {
 void Journal::commit(const Reservation& r, std::int64_t timestamp_ns, format::RecordType type) {
   impl_->commit(r, timestamp_ns, type);
 }
+Result<Seq> Journal::append_replicated(std::span<const std::byte> record_image) {
+  return impl_->append_replicated(record_image);
+}
+Status Journal::begin_epoch(Epoch epoch, std::uint64_t node_id) {
+  return impl_->begin_epoch(epoch, node_id);
+}
+Epoch Journal::epoch() const { return impl_->epoch(); }
+std::vector<EpochStart> Journal::epoch_history() const { return impl_->epoch_history(); }
 Status Journal::sync() { return impl_->sync(); }
 Seq Journal::next_seq() const { return impl_->next_seq_; }
 Seq Journal::written_seq() const {

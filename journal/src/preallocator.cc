@@ -100,28 +100,29 @@ void Preallocator::run() {
   }
 }
 
-Result<std::unique_ptr<SegmentFile>> Preallocator::prepare() const {
-  const auto file = path();
+Status create_segment_file(const std::filesystem::path& file, std::uint64_t size, bool zero_fill,
+                           const std::atomic<bool>& cancel) {
   ::unlink(file.c_str());
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::from_errno(file.string() + ": create next segment", errno);
+  if (fd < 0) return Status::from_errno(file.string() + ": create segment file", errno);
   Status status;
-  const off_t size = static_cast<off_t>(options_.segment_size);
-  if (const int err = ::posix_fallocate(fd, 0, size); err != 0) {
+  if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
     status = Status::from_errno(
-        file.string() + ": preallocating " + std::to_string(size) + " bytes for the next segment",
-        err);
+        file.string() + ": preallocating " + std::to_string(size) + " bytes for a segment", err);
   }
-  if (status.is_ok() && options_.zero_fill)
-    status = write_zeros(fd, options_.segment_size, file, cancel_);
+  if (status.is_ok() && zero_fill) status = write_zeros(fd, size, file, cancel);
   if (status.is_ok() && ::fdatasync(fd) != 0) {
-    status = Status::from_errno(file.string() + ": syncing next segment", errno);
+    status = Status::from_errno(file.string() + ": syncing segment file", errno);
   }
   ::close(fd);
-  if (!status.is_ok()) {
-    ::unlink(file.c_str());
-    return status;
-  }
+  if (!status.is_ok()) ::unlink(file.c_str());
+  return status;
+}
+
+Result<std::unique_ptr<SegmentFile>> Preallocator::prepare() const {
+  const auto file = path();
+  TAPE_RETURN_IF_ERROR(
+      create_segment_file(file, options_.segment_size, options_.zero_fill, cancel_));
   auto seg = SegmentFile::map(file, SegmentFile::Mode::kReadWrite);
   if (!seg) {
     ::unlink(file.c_str());

@@ -18,6 +18,12 @@
 
 namespace tape::journal {
 
+// Creates `path` (replacing any file there) with `size` bytes allocated with posix_fallocate,
+// written with real zeros when `zero_fill`, and synced. Deletes it again on failure. `cancel`
+// abandons a fill in progress. Used by the preallocator and by truncation.
+Status create_segment_file(const std::filesystem::path& path, std::uint64_t size, bool zero_fill,
+                           const std::atomic<bool>& cancel);
+
 class Preallocator {
  public:
   struct Options {

@@ -41,7 +41,7 @@ class Reader::Impl {
   const SparseIndex& index_for(Seq base);
   // True when a valid later record lies past a stop at pos_ (docs/format.md, Recovery).
   bool damaged_past(StopReason stop) const {
-    const ScanResult at{pos_, 0, expected_.prev(), 0, stop, {}};
+    const ScanResult at{pos_, 0, expected_.prev(), 0, stop, {}, 0};
     return classify_tail(seg_->data(), limit_, at).kind == TailVerdict::Kind::kDamaged;
   }
   // A live writer may have published the record at pos_ after we looked; records are
@@ -130,6 +130,12 @@ Status Reader::Impl::bad_record(StopReason reason) {
 Status Reader::Impl::at_end_of_data(bool* moved) {
   *moved = false;
   if (format::load_trailer_magic(seg_->trailer_bytes()) != format::kTrailerMagic) {
+    // Nothing read from it yet: the writer may have replaced the empty segment by one that
+    // starts an epoch. A stat per poll, only while the active segment is empty.
+    if (pos_ == format::data_begin() && seg_->replaced()) {
+      TAPE_RETURN_IF_ERROR(open_segment(expected_));
+      *moved = true;
+    }
     return Status::ok();  // active segment: nothing more yet
   }
   format::SegmentTrailer t;

@@ -1,8 +1,13 @@
 #include "recovery.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
+#include "epoch_history.h"
 #include "journal_dir.h"
 
 namespace tape::journal {
@@ -13,6 +18,12 @@ using format::SegmentTrailer;
 std::uint64_t random_journal_id() {
   std::random_device rd;
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+std::string hex_id(std::uint64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%016llx", static_cast<unsigned long long>(id));
+  return buf;
 }
 
 void note(RecoveryReport& report, const LogSink& log, std::string line) {
@@ -106,7 +117,65 @@ Status repair_unsealed(const std::filesystem::path& path, Seq next_base, SealedS
   return Status::ok();
 }
 
+// Every segment belongs to the journal of the first one, which must be the one asked for.
+Status check_journal_id(const std::filesystem::path& dir, const JournalOptions& options,
+                        const std::vector<SegmentEnds>& ends,
+                        const std::vector<std::pair<Seq, std::string>>& segments) {
+  const std::uint64_t id = ends.front().header.journal_id;
+  if (options.journal_id != 0 && options.journal_id != id) {
+    return Status::invalid_argument("journal " + dir.string() + " has id " + hex_id(id) +
+                                    ", not the requested " + hex_id(options.journal_id) +
+                                    "; nothing was changed");
+  }
+  for (std::size_t i = 1; i < ends.size(); ++i) {
+    if (ends[i].header.journal_id != id) {
+      return offset_error(Status::Code::kCorruption, segments[i].second, 0,
+                          "segment belongs to journal " + hex_id(ends[i].header.journal_id) +
+                              ", the first segment to " + hex_id(id));
+    }
+  }
+  return Status::ok();
+}
+
+// The last segment holds no record and is in another epoch than the one before it: an epoch
+// start died between its roll and its epoch record, so nothing was written in that epoch.
+// Removing the segment reopens the journal in the previous epoch, as its records say.
+Status drop_unstarted_epoch(const std::filesystem::path& dir, const std::string& name,
+                            RecoveredJournal& out, const LogSink& log) {
+  if (::unlink((dir / name).c_str()) != 0) {
+    return Status::from_errno((dir / name).string() + ": deleting", errno);
+  }
+  TAPE_RETURN_IF_ERROR(fsync_dir(dir));
+  const Epoch dropped = out.epoch_history.back().epoch;
+  out.epoch_history.pop_back();
+  out.epoch = out.epoch_history.back().epoch;
+  note(out.report, log,
+       "recovery: " + name + ": removed an empty segment of epoch " +
+           std::to_string(dropped.value()) + " whose epoch record was never written");
+  return Status::ok();
+}
+
 }  // namespace
+
+LogSink default_log() {
+  return [](std::string_view line) {
+    std::fprintf(stderr, "tape: %.*s\n", static_cast<int>(line.size()), line.data());
+  };
+}
+
+Status check_options(const JournalOptions& o) {
+  if (o.segment_size < format::kMinSegmentSize || o.segment_size > format::kMaxSegmentSize ||
+      o.segment_size % format::kPageSize != 0) {
+    return Status::invalid_argument("segment size " + std::to_string(o.segment_size) +
+                                    " must be a multiple of 4096 between 64 KiB and 1 TiB");
+  }
+  if (o.index_interval < 4096 || o.index_interval % format::kAlignment != 0) {
+    return Status::invalid_argument("index interval " + std::to_string(o.index_interval) +
+                                    " must be a multiple of 8 and at least 4096");
+  }
+  if (o.first_seq == Seq()) return Status::invalid_argument("first sequence must be at least 1");
+  return Status::ok();
+}
 
 void write_trailer(SegmentFile& segment, const ScanResult& scan, std::uint64_t records,
                    std::int64_t sealed_ns) {
@@ -134,7 +203,9 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
   const auto& segments = listing.value().segments;
   out.report.segments = segments.size();
   if (segments.empty()) {
-    out.journal_id = random_journal_id();
+    out.journal_id = options.journal_id != 0 ? options.journal_id : random_journal_id();
+    out.next_seq = options.first_seq;
+    out.epoch = options.epoch;
     return out;
   }
   // Every header first: a bad file anywhere is named as itself, before any repair is tried.
@@ -149,8 +220,11 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
       return offset_error(Status::Code::kCorruption, name, 0,
                           "header says base sequence " + std::to_string(h.base_seq));
     }
+    TAPE_RETURN_IF_ERROR(add_segment_epoch(out.epoch_history, Epoch(h.epoch), base, name));
     all_ends.push_back(ends.value());
   }
+  TAPE_RETURN_IF_ERROR(check_journal_id(dir, options, all_ends, segments));
+  out.epoch = Epoch(all_ends.back().header.epoch);
   Seq expected_base = segments.front().first;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& [base, name] = segments[i];
@@ -190,8 +264,13 @@ Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
     auto mapped = SegmentFile::map(path, SegmentFile::Mode::kReadWrite);
     if (!mapped) return mapped.error();
     TAPE_RETURN_IF_ERROR(recover_active(*mapped.value(), options, out, log));
-    out.active = std::move(mapped).value();
     expected_base = out.active_scan.last_seq.next();
+    if (out.active_scan.records == 0 && i > 0 && all_ends[i - 1].header.epoch != h.epoch) {
+      mapped.value().reset();
+      TAPE_RETURN_IF_ERROR(drop_unstarted_epoch(dir, name, out, log));
+      continue;
+    }
+    out.active = std::move(mapped).value();
   }
   out.next_seq = expected_base;
   out.report.first_seq = segments.front().first;

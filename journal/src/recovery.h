@@ -32,9 +32,18 @@ struct RecoveredJournal {
   std::vector<IndexEntry> active_index;
   Seq next_seq{1};
   std::uint64_t journal_id = 0;
+  Epoch epoch;                            // of the last segment (options.epoch when new)
+  std::vector<EpochStart> epoch_history;  // empty when new
   RecoveryReport report;
 };
 
+// Writes event lines to standard error.
+LogSink default_log();
+
+// kInvalidArgument naming the option a caller got wrong.
+Status check_options(const JournalOptions& options);
+
+// Fails without changing anything when options.journal_id is set and is not the journal's.
 Result<RecoveredJournal> recover_journal(const std::filesystem::path& dir,
                                          const JournalOptions& options, const LogSink& log);
 

@@ -80,6 +80,13 @@ bool SegmentFile::populate_write(std::uint64_t begin, std::uint64_t end) {
   return ::madvise(data() + page_begin, end - page_begin, kPopulateWrite) == 0;
 }
 
+bool SegmentFile::replaced() const {
+  struct stat mine {};
+  struct stat named {};
+  if (::fstat(fd_, &mine) != 0 || ::stat(path_.c_str(), &named) != 0) return false;
+  return mine.st_ino != named.st_ino || mine.st_dev != named.st_dev;
+}
+
 Status sync_path(const std::filesystem::path& path, const SyncErrorHook& hook) {
   TAPE_RETURN_IF_ERROR(injected_or_ok(hook, path));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

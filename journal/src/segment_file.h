@@ -48,6 +48,9 @@ class SegmentFile {
   // Maps [begin, end) writable ahead of the writer without changing its bytes. False when the
   // kernel cannot (older than 5.14); callers then simply take the faults later.
   bool populate_write(std::uint64_t begin, std::uint64_t end);
+  // True when path() now names another file: a writer replaced this segment while it held no
+  // record (begin_epoch on a fresh journal). False when the name is gone.
+  [[nodiscard]] bool replaced() const;
   // The file was renamed; keep messages truthful.
   void set_path(std::filesystem::path path) { path_ = std::move(path); }
 

@@ -14,10 +14,11 @@ bool type_is_known_or_skippable(std::uint16_t type) {
   return type != 0 && (type & format::kSkippableTypeBit) != 0;
 }
 
-// Plausibility of the header alone, before the checksum is computed.
-StopReason check_header_fields(const RecordHeader& h, std::uint64_t limit, std::uint64_t pos) {
+// Plausibility of the header alone, before the checksum is computed. `room`: bytes from the
+// record to the end of the data area.
+StopReason check_header_fields(const RecordHeader& h, std::uint64_t room) {
   if (h.length < format::kRecordHeaderSize) return StopReason::kBadLength;
-  if (pos + h.length > limit) return StopReason::kOverrun;
+  if (h.length > room) return StopReason::kOverrun;
   if (h.flags != 0) return StopReason::kBadFlags;
   if (!type_is_known_or_skippable(h.type)) return StopReason::kBadType;
   return StopReason::kNone;
@@ -73,13 +74,19 @@ StopReason check_record(const std::byte* segment, std::uint64_t limit, std::uint
   const std::byte* rec = segment + pos;
   const std::uint32_t len = format::load_length(rec);
   if (len == 0) return StopReason::kZeroLength;
+  const StopReason r = check_record_image(rec, len, limit - pos, expected);
+  if (r == StopReason::kNone) *length = len;
+  return r;
+}
+
+StopReason check_record_image(const std::byte* record, std::uint32_t length, std::uint64_t room,
+                              Seq expected) {
   RecordHeader h;
-  std::memcpy(&h, rec, sizeof(h));
-  h.length = len;
-  if (auto r = check_header_fields(h, limit, pos); r != StopReason::kNone) return r;
-  if (h.checksum != format::record_checksum(rec, len)) return StopReason::kBadChecksum;
+  std::memcpy(&h, record, sizeof(h));
+  h.length = length;
+  if (auto r = check_header_fields(h, room); r != StopReason::kNone) return r;
+  if (h.checksum != format::record_checksum(record, length)) return StopReason::kBadChecksum;
   if (h.seq != expected.value()) return StopReason::kSeqMismatch;
-  *length = len;
   return StopReason::kNone;
 }
 
@@ -102,6 +109,7 @@ ScanResult scan_records(const std::byte* segment, std::uint64_t limit, std::uint
     std::memcpy(&checksum, segment + result.end + offsetof(RecordHeader, checksum),
                 sizeof(checksum));
     result.digest = format::fold_digest(result.digest, checksum);
+    result.last_checksum = checksum;
     result.last_seq = expected;
     expected = expected.next();
     ++result.records;
@@ -119,7 +127,7 @@ std::optional<std::uint64_t> find_valid_record(const std::byte* segment, std::ui
     RecordHeader h;
     std::memcpy(&h, segment + pos, sizeof(h));
     h.length = len;
-    if (check_header_fields(h, limit, pos) != StopReason::kNone) continue;
+    if (check_header_fields(h, limit - pos) != StopReason::kNone) continue;
     if (h.seq <= after.value()) continue;
     if (h.checksum == format::record_checksum(segment + pos, h.length)) return pos;
   }

@@ -38,6 +38,11 @@ constexpr bool is_clean_stop(StopReason r) {
 // `expected` is the sequence it must carry. On success stores its length word in *length.
 StopReason check_record(const std::byte* segment, std::uint64_t limit, std::uint64_t pos,
                         Seq expected, std::uint32_t* length);
+// The same checks for a record whose length word was already read (`length`, not 0), with
+// `room` bytes from `record` to the end of the data area. `record` needs no alignment, so a
+// record image received from the network is checked by exactly the rules a scan uses.
+StopReason check_record_image(const std::byte* record, std::uint32_t length, std::uint64_t room,
+                              Seq expected);
 
 struct IndexEntry {
   std::uint64_t seq;
@@ -69,7 +74,8 @@ struct ScanResult {
   Seq last_seq;              // expected - 1 when the scan found nothing
   std::uint64_t digest = 0;  // trailer digest folded over the valid records
   StopReason stop = StopReason::kNone;
-  std::string detail;  // human-readable reason at `end`
+  std::string detail;               // human-readable reason at `end`
+  std::uint64_t last_checksum = 0;  // checksum of the record at last_seq (0: none found)
 };
 
 // Scans valid records from `from`, starting at sequence `expected`, until a stop.

@@ -118,8 +118,9 @@ Status write_new_secret(const std::filesystem::path& file) {
   const ssize_t wrote = ::write(fd, text.data(), text.size());
   const int err = errno;
   OPENSSL_cleanse(text.data(), text.size());
-  if (wrote != static_cast<ssize_t>(66) || ::fsync(fd) != 0) {
+  if (wrote != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
     ::close(fd);
+    ::unlink(file.c_str());  // a partial secret must not be left to load later
     return Status::from_errno("writing secret file " + file.string(), wrote < 0 ? err : EIO);
   }
   ::close(fd);

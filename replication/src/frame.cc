@@ -40,12 +40,22 @@ std::string_view frame_type_name(FrameType type) {
   return "UNKNOWN";
 }
 
-std::uint64_t frame_checksum(std::uint32_t length, FrameType type, std::uint16_t flags,
-                             std::span<const std::byte> body) {
-  const std::uint64_t first8 = std::uint64_t{length} | std::uint64_t{kProtocolVersion} << 32 |
+namespace {
+
+// The seed covers header bytes 0..8 as they are, version included.
+std::uint64_t checksum_with_version(std::uint32_t length, std::uint8_t version, FrameType type,
+                                    std::uint16_t flags, std::span<const std::byte> body) {
+  const std::uint64_t first8 = std::uint64_t{length} | std::uint64_t{version} << 32 |
                                std::uint64_t{static_cast<std::uint8_t>(type)} << 40 |
                                std::uint64_t{flags} << 48;
   return XXH3_64bits_withSeed(body.data(), body.size(), kFrameSeed ^ first8);
+}
+
+}  // namespace
+
+std::uint64_t frame_checksum(std::uint32_t length, FrameType type, std::uint16_t flags,
+                             std::span<const std::byte> body) {
+  return checksum_with_version(length, kProtocolVersion, type, flags, body);
 }
 
 FrameHeaderBytes encode_frame_header(FrameType type, std::span<const std::byte> body) {
@@ -98,7 +108,8 @@ Status verify_frame_body(const FrameHeader& header, std::span<const std::byte> b
     return Status::corruption("frame body of " + std::to_string(body.size()) +
                               " bytes where the header says " + std::to_string(header.length));
   }
-  if (frame_checksum(header.length, header.type, header.flags, body) != header.checksum) {
+  if (checksum_with_version(header.length, header.version, header.type, header.flags, body) !=
+      header.checksum) {
     return Status::corruption(std::string(frame_type_name(header.type)) +
                               " frame checksum mismatch");
   }

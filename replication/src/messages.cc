@@ -125,6 +125,7 @@ void encode(const Start& m, std::vector<std::byte>& body) {
   w.u64(m.truncate_after.value());
   w.u64(m.first_seq.value());
   w.u32(m.max_frame);
+  w.u64(m.keep_checksum);
 }
 
 Result<Start> decode_start(std::span<const std::byte> body) {
@@ -136,6 +137,7 @@ Result<Start> decode_start(std::span<const std::byte> body) {
   m.truncate_after = Seq(r.u64());
   m.first_seq = Seq(r.u64());
   m.max_frame = r.u32();
+  m.keep_checksum = r.u64();
   TAPE_RETURN_IF_ERROR(finish(r, "START"));
   if (truncate > 1) return malformed("START", "truncate flag " + std::to_string(truncate));
   m.truncate = truncate == 1;

@@ -57,9 +57,13 @@ TEST(EngineGateTest, AcknowledgesOnlyWhatIsBothSyncedAndReplicated) {
   EXPECT_EQ(engine->durable_seq(), last);
   ASSERT_OK_AND_ASSIGN(const Seq next, engine->append(seq_payload(11, 40)));
   ASSERT_OK(engine->wait_durable(next, kGenerousWaitNs));  // already replicated past it
-  // An older replicated position never moves acknowledgements back.
+  // A lower replicated position never takes acknowledgements back, but holds back new ones.
   engine->set_replicated(Seq(2));
   EXPECT_EQ(engine->durable_seq(), next);
+  ASSERT_OK_AND_ASSIGN(const Seq held, engine->append(seq_payload(12, 40)));
+  EXPECT_EQ(engine->wait_durable(held, kShortWaitNs).code(), Status::Code::kTimedOut);
+  engine->set_replicated(held);
+  ASSERT_OK(engine->wait_durable(held, kGenerousWaitNs));
   ASSERT_OK(engine->close());
 }
 

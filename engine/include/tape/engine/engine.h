@@ -105,8 +105,10 @@ class Engine {
   Status wait_written(Seq seq, std::int64_t timeout_ns = -1) const;
 
   // Replication hooks. set_replicated(): the standbys have everything up to `seq` (the ack
-  // mode decides what "have" means); acknowledgements may advance. fence(): a newer primary
-  // exists; claims fail from now on and every waiter not yet acknowledged gets `why`.
+  // mode decides what "have" means); acknowledgements may advance up to it (a lower value
+  // than before holds back later acknowledgements; given ones stay given). One caller thread.
+  // fence(): a newer primary exists; claims fail from now on and every waiter not yet acknowledged
+  // gets `why`.
   void set_replicated(Seq seq);
   void fence(const Status& why);
   // The journal, for the replication layer's reads of its own mapped records (epoch, id,

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,9 +73,31 @@ struct SegmentTrailer {
 };
 static_assert(sizeof(SegmentTrailer) == 64);
 
+// Payload of an epoch-change record (type 2): the first record of the segment that starts the
+// epoch, whose header carries new_epoch (docs/format.md, "Epochs").
+struct EpochRecord {
+  std::uint64_t new_epoch;
+  std::uint64_t node_id;  // the node that began the epoch
+  std::uint64_t previous_epoch;
+  std::uint64_t last_seq_of_previous_epoch;  // always the epoch record's seq - 1
+};
+static_assert(sizeof(EpochRecord) == 32);
+static_assert(offsetof(EpochRecord, previous_epoch) == 16);
+static_assert(offsetof(EpochRecord, last_seq_of_previous_epoch) == 24);
+
 inline constexpr std::uint64_t kHeaderSize = sizeof(SegmentHeader);
 inline constexpr std::uint64_t kRecordHeaderSize = sizeof(RecordHeader);
 inline constexpr std::uint64_t kTrailerSize = sizeof(SegmentTrailer);
+
+inline constexpr std::uint32_t kEpochRecordLength = kRecordHeaderSize + sizeof(EpochRecord);
+static_assert(kEpochRecordLength == 64);
+
+// Reads an epoch-change payload; false unless it is exactly sizeof(EpochRecord) bytes.
+inline bool decode_epoch_record(std::span<const std::byte> payload, EpochRecord* out) {
+  if (payload.size() != sizeof(EpochRecord)) return false;
+  std::memcpy(out, payload.data(), sizeof(EpochRecord));
+  return true;
+}
 
 constexpr std::uint64_t align_up(std::uint64_t n) {
   return (n + kAlignment - 1) & ~(kAlignment - 1);

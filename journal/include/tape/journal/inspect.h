@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tape/journal/journal.h"
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
 
@@ -56,5 +57,24 @@ enum class InspectDepth {
 // kNotFound if `dir` does not exist or is not a directory; kUnsupported, naming the file and
 // both versions, if a segment was written by a newer format version.
 Result<JournalInfo> inspect_journal(const std::filesystem::path& dir, InspectDepth depth);
+
+// Where a journal ends: what a standby reports in its POSITION, read without the lock, also
+// while a writer appends (a snapshot). Epochs come from the segment headers; the last segment
+// holding a record is scanned, and a torn tail that recovery would cut is not counted. The
+// chain of sealed segments is not checked: `tape verify` does that.
+struct JournalEnd {
+  std::uint64_t journal_id = 0;           // 0: the directory holds no journal
+  Seq first_seq;                          // Seq{0} when no record is stored
+  Seq last_seq;                           // Seq{0} when no record is stored
+  Epoch last_epoch;                       // epoch of the segment holding last_seq
+  std::uint64_t last_checksum = 0;        // checksum field of record last_seq
+  Seq next_seq;                           // where the next record goes
+  Epoch epoch;                            // the last segment's: the journal's current epoch
+  std::vector<EpochStart> epoch_history;  // as Journal::epoch_history() would say
+};
+
+// kNotFound if `dir` does not exist; kCorruption naming file and offset where recovery would
+// refuse the journal (a bad header, damage in the last segment, epochs going back).
+Result<JournalEnd> read_journal_end(const std::filesystem::path& dir);
 
 }  // namespace tape::journal

@@ -11,6 +11,8 @@
 //   started after the append returned.
 // - After any failed sync the journal is read-only for good: every later call returns the
 //   same error. The page cache state is unknown after a failed fsync, so it is never retried.
+// - Each epoch starts a segment (docs/format.md, "Epochs"): begin_epoch() and an epoch-change
+//   record passed to append_replicated() roll first, so the history is read from headers.
 
 #include <atomic>
 #include <cstddef>
@@ -41,6 +43,14 @@ struct RecoveryReport {
   std::uint64_t bytes_dropped = 0;
   std::string reason;                // why the scan stopped, e.g. "bad checksum"
   std::vector<std::string> actions;  // human-readable lines, in order
+};
+
+// One entry of the epoch history: the epoch and the sequence of its first record. Consecutive
+// segments of one epoch make one entry; epochs and start sequences strictly ascend.
+struct EpochStart {
+  Epoch epoch;
+  Seq start_seq;
+  friend bool operator==(const EpochStart&, const EpochStart&) = default;
 };
 
 struct RetentionPolicy {
@@ -76,7 +86,8 @@ class Journal {
   [[nodiscard]] const std::filesystem::path& dir() const;
   [[nodiscard]] std::uint64_t journal_id() const;
 
-  // Writer thread. Copies `payload` into a new record. timestamp_ns 0 means "now".
+  // Writer thread. Copies `payload` into a new record. timestamp_ns 0 means "now". A type-2
+  // record written here starts no epoch (no roll, no header change): use begin_epoch().
   Result<Seq> append(std::span<const std::byte> payload, std::int64_t timestamp_ns = 0,
                      format::RecordType type = format::RecordType::kData);
   // Writer thread, zero copy: reserve, fill reservation.payload, then commit before the next
@@ -84,6 +95,36 @@ class Journal {
   Result<Reservation> reserve(std::uint32_t payload_size);
   void commit(const Reservation& reservation, std::int64_t timestamp_ns = 0,
               format::RecordType type = format::RecordType::kData);
+
+  // Writer thread, on a standby: appends a record image received from the primary verbatim
+  // (timestamp, type and checksum kept, so the segment bytes of the record are the primary's).
+  // `record_image` is exactly the record's length word bytes: header and payload, without the
+  // 8-byte alignment padding. It must carry seq == next_seq(), flags 0, type data or epoch, a
+  // valid checksum. On any error nothing is written and the journal stays writable: bad input
+  // is the sender's fault. An epoch-change image (type 2) rolls first, like begin_epoch().
+  // kInvalidArgument: wrong seq (names expected and got), size, flags, type or epoch payload;
+  // kCorruption: bad checksum (names the seq); kTooLarge: cannot fit a segment.
+  Result<Seq> append_replicated(std::span<const std::byte> record_image);
+
+  // Writer thread: starts `epoch` (> epoch()) here. Rolls to a new segment whose header
+  // carries it (an empty active segment is replaced instead: sealed segments are never empty)
+  // and writes the epoch-change record {epoch, node_id, previous epoch, last seq} as its first
+  // record. The caller syncs.
+  Status begin_epoch(Epoch epoch, std::uint64_t node_id);
+  [[nodiscard]] Epoch epoch() const;  // any thread: epoch of the active segment
+  // Any thread. Read from the segment headers at open, never from records.
+  [[nodiscard]] std::vector<EpochStart> epoch_history() const;
+
+  // Offline: removes every record above `last_kept` from the closed journal in `dir`, taking
+  // the writer's lock (kBusy while a writer has it). Later segments are deleted, newest first;
+  // the segment holding last_kept is rewritten without them and without trailer, and becomes
+  // the active one (unless last_kept is its last record: it stays as it is). Crash-safe: an
+  // interrupted run leaves a journal holding first..X for some last_kept <= X <= old last, and
+  // running it again finishes the job (docs/format.md, "Truncation"). last_kept >= the last record:
+  // nothing to do. last_kept = first - 1: every record goes, the journal continues at first. Below
+  // that: kInvalidArgument.
+  static Status truncate_after(const std::filesystem::path& dir, Seq last_kept,
+                               const JournalOptions& options = {});
 
   // Flusher thread (or the writer): makes every record written before the call durable.
   Status sync();

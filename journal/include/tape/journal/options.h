@@ -16,7 +16,13 @@ struct JournalOptions {
   std::uint64_t segment_size = 64ULL << 20;
   // One sparse index entry per this many bytes of records (a multiple of 8, at least 4096).
   std::uint64_t index_interval = 64ULL << 10;
-  // Epoch written into new segment headers (replication raises it; 0 when standalone).
+  // Creating a journal (the directory holds no segment yet), e.g. a standby's mirror of a
+  // primary: its id (0 = choose a random one), the sequence of its first record, and the epoch
+  // in its first segment header (the primary's epoch at first_seq). An existing journal keeps
+  // its own first sequence and epoch (raise the epoch with Journal::begin_epoch), and refuses a
+  // non-zero journal_id that is not its own.
+  std::uint64_t journal_id = 0;
+  Seq first_seq{1};
   Epoch epoch{0};
   // Write real zeros into each preallocated segment and sync them before it goes live, so
   // later fdatasyncs commit no extent conversions (docs/format.md). Turn off only on tmpfs.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tape/journal/journal.h"
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
 #include "tape/replication/frame.h"
@@ -60,11 +61,7 @@ struct Auth {
   Proof proof{};
 };
 
-struct EpochStart {
-  Epoch epoch;
-  Seq start_seq;
-  friend bool operator==(const EpochStart&, const EpochStart&) = default;
-};
+using EpochStart = journal::EpochStart;
 
 // Where a standby's journal ends.
 struct Position {
@@ -82,6 +79,9 @@ struct Start {
   Seq truncate_after;  // when truncate: keep records up to and including this one
   Seq first_seq;       // first record the primary will send
   std::uint32_t max_frame = kDefaultMaxFrameBody;
+  // Checksum of the primary's record at truncate_after (the common point), 0 when it is 0 or
+  // before the primary's first record: the standby checks its own record there matches.
+  std::uint64_t keep_checksum = 0;
 };
 
 // A RECORDS body: `count` record images, verbatim from a segment, each padded to 8 bytes.

@@ -1,0 +1,91 @@
+#include "framed_socket.h"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <charconv>
+
+namespace tape::replication {
+namespace {
+
+Status io_error(const std::string& peer, std::string_view what,
+                const boost::system::error_code& ec) {
+  if (ec == asio::error::eof) return Status::closed(peer + ": connection closed by peer");
+  if (ec == asio::error::operation_aborted) return Status::closed(peer + ": connection closed");
+  return Status::io_error(peer + ": " + std::string(what) + ": " + ec.message(), ec.value());
+}
+
+}  // namespace
+
+FramedSocket::FramedSocket(tcp::socket socket) : socket_(std::move(socket)) {
+  boost::system::error_code ec;
+  const auto remote = socket_.remote_endpoint(ec);
+  peer_ = ec ? std::string("unconnected peer")
+             : remote.address().to_string() + ":" + std::to_string(remote.port());
+  socket_.set_option(tcp::no_delay(true), ec);  // acks and heartbeats are small and urgent
+}
+
+asio::awaitable<Result<FrameRef>> FramedSocket::read(std::uint32_t max_body) {
+  FrameHeaderBytes raw{};
+  boost::system::error_code ec;
+  co_await asio::async_read(socket_, asio::buffer(raw),
+                            asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return io_error(peer_, "reading a frame header", ec);
+  auto header = decode_frame_header(raw, max_body);
+  if (!header) co_return header.error().with_context(peer_);
+  body_.resize(header.value().length);
+  if (!body_.empty()) {
+    co_await asio::async_read(socket_, asio::buffer(body_),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return io_error(peer_, "reading a frame body", ec);
+  }
+  if (Status s = verify_frame_body(header.value(), body_); !s) co_return s.with_context(peer_);
+  co_return FrameRef{header.value().type, body_};
+}
+
+asio::awaitable<Status> FramedSocket::write(FrameType type, std::span<const std::byte> body) {
+  out_.clear();
+  append_frame(out_, type, body);
+  co_return co_await write_encoded(out_);
+}
+
+asio::awaitable<Status> FramedSocket::write_encoded(std::span<const std::byte> frames) {
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(frames.data(), frames.size()),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return io_error(peer_, "writing", ec);
+  co_return Status::ok();
+}
+
+void FramedSocket::close() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+Result<tcp::endpoint> parse_endpoint(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return Status::invalid_argument("address '" + std::string(text) + "' is not host:port");
+  }
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  const auto port_text = text.substr(colon + 1);
+  const auto [end, err] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (err != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return Status::invalid_argument("address '" + std::string(text) + "' has a bad port");
+  }
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(std::string(host), ec);
+  if (ec) {
+    return Status::invalid_argument("address '" + std::string(text) +
+                                    "': host must be a numeric IP address (" + ec.message() + ")");
+  }
+  return tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+}  // namespace tape::replication

@@ -1,0 +1,57 @@
+#pragma once
+// One TCP connection speaking tape frames, for coroutines on an io_context: reads check the
+// header (and its length bound) before reading or sizing the body, then the checksum. Errors
+// are values (redirect_error), never exceptions.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "asio.h"
+#include "tape/journal/status.h"
+#include "tape/replication/frame.h"
+
+// TAPE_RETURN_IF_ERROR for coroutines.
+#define TAPE_CO_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    auto tape_status_ = (expr);                        \
+    if (!tape_status_.is_ok()) co_return tape_status_; \
+  } while (false)
+
+namespace tape::replication {
+
+// A frame just read; `body` is valid until the next read on the same socket.
+struct FrameRef {
+  FrameType type = FrameType::kError;
+  std::span<const std::byte> body;
+};
+
+class FramedSocket {
+ public:
+  explicit FramedSocket(tcp::socket socket);
+
+  // kClosed when the peer closed cleanly between frames; kIoError on a broken connection;
+  // the decode errors of decode_frame_header/verify_frame_body otherwise.
+  asio::awaitable<Result<FrameRef>> read(std::uint32_t max_body);
+  asio::awaitable<Status> write(FrameType type, std::span<const std::byte> body);
+  // Frames already encoded into one buffer (append_frame), written with one call.
+  asio::awaitable<Status> write_encoded(std::span<const std::byte> frames);
+
+  void close();
+  [[nodiscard]] bool is_open() const { return socket_.is_open(); }
+  [[nodiscard]] const std::string& peer() const { return peer_; }
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  tcp::socket socket_;
+  std::string peer_;
+  std::vector<std::byte> body_;  // reused for every read
+  std::vector<std::byte> out_;   // reused for every write
+};
+
+// "1.2.3.4:5678" or "[::1]:5678" -> endpoint; an error naming the text otherwise.
+Result<tcp::endpoint> parse_endpoint(std::string_view text);
+
+}  // namespace tape::replication

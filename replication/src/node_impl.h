@@ -1,0 +1,146 @@
+#pragma once
+// The node's state, shared by its roles (node.cc: life cycle, listener, role changes;
+// primary.cc: streaming to standbys, client appends; standby.cc: mirroring, promotion).
+// Everything here is touched only by the network thread unless its comment says otherwise.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "asio.h"
+#include "framed_socket.h"
+#include "progress.h"
+#include "tape/engine/engine.h"
+#include "tape/journal/journal.h"
+#include "tape/replication/auth.h"
+#include "tape/replication/messages.h"
+#include "tape/replication/node.h"
+
+namespace tape::replication {
+
+// What one connected standby has told the primary.
+struct StandbyState {
+  std::uint64_t node_id = 0;
+  std::string peer;
+  Seq received;
+  Seq durable;
+  bool streaming = false;
+};
+
+// A client's APPEND waiting for its acknowledgement.
+struct PendingAppend {
+  std::uint64_t request_id = 0;
+  Seq first;
+  std::uint32_t count = 0;
+};
+
+// The standby's journal writer side: the network thread appends, this flusher thread syncs.
+class StandbyJournal {
+ public:
+  StandbyJournal(std::unique_ptr<journal::Journal> journal, Progress& progress);
+  ~StandbyJournal();
+  journal::Journal& journal() { return *journal_; }
+  // Network thread, after appends: lets the flusher sync them.
+  void written(Seq seq);
+  [[nodiscard]] Seq durable() const { return Seq(durable_.load(std::memory_order_acquire)); }
+  [[nodiscard]] Status failure() const;
+  // Stops the flusher after a last sync; returns the journal (for promotion or close).
+  std::unique_ptr<journal::Journal> release();
+
+ private:
+  void flusher_loop();
+  std::unique_ptr<journal::Journal> journal_;
+  Progress& progress_;
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> durable_{0};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex failure_mu_;
+  Status failure_;
+  std::thread flusher_;
+};
+
+class Node::Impl {
+ public:
+  Impl(NodeOptions options, Secret secret, std::uint64_t node_id);
+  ~Impl();
+
+  Status start(Role role);
+  Status stop();
+  void log(const std::string& line) const;
+
+  // --- node.cc
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve_connection(tcp::socket socket);
+  void set_role(Role role);
+  // A newer primary exists (epoch): stop accepting, close the engine, rejoin as a standby.
+  void step_down(Epoch newer, const std::string& why);
+
+  // --- primary.cc
+  Status open_primary(std::unique_ptr<journal::Journal> journal);
+  asio::awaitable<void> serve_standby(std::shared_ptr<FramedSocket> socket, Hello hello);
+  asio::awaitable<void> stream_records(std::shared_ptr<FramedSocket> socket, Seq from,
+                                       std::uint64_t generation);
+  asio::awaitable<void> serve_client(std::shared_ptr<FramedSocket> socket);
+  asio::awaitable<void> acknowledge_client(std::shared_ptr<FramedSocket> socket,
+                                           std::shared_ptr<std::deque<PendingAppend>> pending,
+                                           std::shared_ptr<bool> closed, std::uint64_t generation);
+  // Closes `socket` once nothing was heard on it for the heartbeat timeout.
+  asio::awaitable<void> drop_if_silent(std::shared_ptr<FramedSocket> socket,
+                                       std::shared_ptr<std::int64_t> heard, std::string what,
+                                       std::uint64_t generation);
+  asio::awaitable<void> fence_peers(Epoch epoch);
+  void update_replicated();
+  void close_primary();
+
+  // --- standby.cc
+  Status open_standby_journal();
+  asio::awaitable<void> standby_loop(std::uint64_t generation);
+  asio::awaitable<Status> follow_primary(const std::string& address, std::uint64_t generation);
+  asio::awaitable<void> send_acks(std::shared_ptr<FramedSocket> socket, std::uint64_t generation);
+  Position local_position();
+  Status promote();
+
+  NodeOptions options_;
+  Secret secret_;
+  const std::uint64_t node_id_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::string listen_address_;
+  Progress progress_;
+  std::thread io_thread_;
+
+  std::atomic<Role> role_{Role::kStandby};
+  // Bumped at every role change: loops of the old role see it and end.
+  std::uint64_t generation_ = 0;
+  Epoch epoch_;               // this node's journal epoch
+  Epoch highest_seen_epoch_;  // from heartbeats of primaries
+  std::int64_t last_heard_ns_ = 0;
+
+  // Primary.
+  std::unique_ptr<engine::Engine> engine_;
+  std::map<FramedSocket*, StandbyState> standbys_;
+  bool degraded_ = false;
+  std::vector<std::shared_ptr<FramedSocket>> sessions_;  // closed at a role change
+
+  // Standby.
+  std::unique_ptr<StandbyJournal> mirror_;
+
+  // Any thread (stats()).
+  std::atomic<std::uint64_t> stat_written_{0}, stat_durable_{0}, stat_replicated_{0};
+  std::atomic<std::uint64_t> stat_epoch_{0};
+  std::atomic<std::uint32_t> stat_standbys_{0};
+  std::atomic<std::uint64_t> stat_received_{0}, stat_sent_{0};
+  std::atomic<std::uint64_t> stat_degraded_{0}, stat_rejected_{0}, stat_promotions_{0};
+  std::atomic<std::int64_t> stat_last_promotion_ns_{0};
+};
+
+std::int64_t monotonic_now_ns();
+
+}  // namespace tape::replication

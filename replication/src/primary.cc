@@ -1,0 +1,442 @@
+// The primary role: an Engine for appends (local producers and clients over TCP), a stream of
+// verbatim record images to every standby, and acknowledgements gated on what the standbys
+// report (docs/replication.md, "Streaming" and "Acknowledgement modes").
+
+#include <algorithm>
+#include <deque>
+
+#include "handshake.h"
+#include "node_impl.h"
+#include "tape/journal/format.h"
+#include "tape/journal/reader.h"
+#include "tape/replication/common_point.h"
+#include "wire.h"
+
+namespace tape::replication {
+namespace {
+
+constexpr std::uint32_t kMaxPositionBody = 40 + kMaxEpochHistory * 16;
+
+// The record image a Reader's view lies in: header + payload + alignment, in the mapping.
+std::span<const std::byte> image_of(const journal::RecordView& r) {
+  const std::byte* start = r.payload.data() - journal::format::kRecordHeaderSize;
+  return {start, journal::format::align_up(journal::format::kRecordHeaderSize + r.payload.size())};
+}
+
+std::uint64_t checksum_of(const journal::RecordView& r) {
+  std::uint64_t c;
+  std::memcpy(&c, r.payload.data() - journal::format::kRecordHeaderSize + 8, sizeof c);
+  return c;
+}
+
+}  // namespace
+
+Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
+  if (journal) TAPE_RETURN_IF_ERROR(journal->close());
+  engine::EngineOptions o = options_.engine;
+  o.gate_on_replication = options_.ack_mode != AckMode::kLocal;
+  auto user_durable = o.on_durable;
+  o.on_durable = [this, user_durable](Seq s) {
+    stat_durable_.store(s.value(), std::memory_order_relaxed);
+    if (user_durable) user_durable(s);
+    progress_.notify();
+  };
+  auto user_written = o.on_written;
+  o.on_written = [this, user_written](Seq s) {
+    stat_written_.store(s.value(), std::memory_order_relaxed);
+    if (user_written) user_written(s);
+    progress_.notify();
+  };
+  auto opened = engine::Engine::open(options_.dir, o);
+  if (!opened) return opened.error();
+  engine_ = std::move(opened).value();
+  if (engine_->max_payload() + 64 > options_.max_frame) {
+    (void)engine_->close();
+    engine_.reset();
+    return Status::invalid_argument("max frame " + std::to_string(options_.max_frame) +
+                                    " cannot carry the engine's largest record; raise it");
+  }
+  journal::Journal& j = engine_->journal_for_replication();
+  epoch_ = j.epoch();
+  stat_epoch_.store(epoch_.value());
+  stat_written_.store(engine_->written_seq().value());
+  degraded_ = false;
+  update_replicated();
+  return Status::ok();
+}
+
+void Node::Impl::close_primary() {
+  if (!engine_) return;
+  engine_->fence(Status::read_only("this node was fenced: a newer primary exists"));
+  for (auto& s : sessions_) s->close();
+  standbys_.clear();
+  stat_standbys_.store(0);
+  (void)engine_->close();
+  engine_.reset();
+}
+
+void Node::Impl::update_replicated() {
+  if (!engine_ || options_.ack_mode == AckMode::kLocal) return;
+  std::vector<std::uint64_t> have;
+  for (const auto& [_, s] : standbys_) {
+    if (!s.streaming) continue;
+    have.push_back(options_.ack_mode == AckMode::kStandbyReceived ? s.received.value()
+                                                                  : s.durable.value());
+  }
+  const std::size_t need =
+      options_.ack_quorum == 0 ? options_.peers.size() : std::size_t{options_.ack_quorum};
+  if (have.size() >= need && need > 0) {
+    std::sort(have.begin(), have.end(), std::greater<>());
+    const Seq value(have[need - 1]);
+    if (degraded_) {
+      if (value < engine_->local_durable_seq()) return;  // back in step first
+      degraded_ = false;
+      log("standby acknowledgements restored");
+    }
+    stat_replicated_.store(value.value());
+    engine_->set_replicated(value);
+    return;
+  }
+  if (options_.on_standby_loss == StandbyLoss::kDegrade) {
+    if (!degraded_) {
+      degraded_ = true;
+      stat_degraded_.fetch_add(1);
+      log("WARNING: " + std::to_string(have.size()) + " of " + std::to_string(need) +
+          " standbys: acknowledging on local durability only (degraded)");
+    }
+    engine_->set_replicated(Seq(UINT64_MAX));
+  }
+}
+
+asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> socket, Hello hello) {
+  const std::uint64_t generation = generation_;
+  auto frame = co_await socket->read(kMaxPositionBody);
+  if (!frame || frame.value().type != FrameType::kPosition) {
+    const std::string why = frame ? "POSITION expected" : frame.error().message();
+    log("standby " + socket->peer() + ": " + why);
+    co_await reject(*socket, frame ? ErrorCode::kUnexpectedFrame : error_code_for(frame.error()),
+                    why);
+    co_return;
+  }
+  auto position = decode_position(frame.value().body);
+  if (!position) {
+    log("standby " + socket->peer() + ": " + position.error().message());
+    co_await reject(*socket, ErrorCode::kMalformedFrame, position.error().message());
+    co_return;
+  }
+  journal::Journal& j = engine_->journal_for_replication();
+  const std::vector<EpochStart> wire_history = j.epoch_history();
+  auto reader = journal::Reader::open(options_.dir);
+  if (!reader) {
+    co_await reject(*socket, ErrorCode::kShuttingDown, reader.error().message());
+    co_return;
+  }
+  auto first = reader.value()->next();
+  const Seq written = engine_->written_seq();
+  const Seq first_seq =
+      first && first.value().has_value() ? first.value()->seq : Seq(written.value() + 1);
+  const StreamPlan plan =
+      plan_stream(PrimaryView{j.journal_id(), first_seq, written, wire_history}, position.value());
+  switch (plan.kind) {
+    case StreamPlan::Kind::kStream:
+      break;
+    case StreamPlan::Kind::kStale:
+      co_await reject(*socket, ErrorCode::kFenced, plan.why);
+      step_down(position.value().history.back().epoch, plan.why);
+      co_return;
+    case StreamPlan::Kind::kWrongJournal:
+      log("refused standby " + socket->peer() + ": " + plan.why);
+      co_await reject(*socket, ErrorCode::kWrongJournal, plan.why);
+      co_return;
+    case StreamPlan::Kind::kBehindRetention:
+      log("refused standby " + socket->peer() + ": " + plan.why);
+      co_await reject(*socket, ErrorCode::kBehindRetention, plan.why);
+      co_return;
+  }
+  Start start;
+  start.journal_id = j.journal_id();
+  start.epoch = epoch_at(wire_history, plan.from);  // for the standby's first segment header
+  start.truncate = plan.truncate;
+  start.truncate_after = plan.keep;
+  start.first_seq = plan.from;
+  start.max_frame = options_.max_frame;
+  if (plan.keep >= first_seq) {
+    auto at = reader.value()->read(plan.keep);
+    if (!at) {
+      co_await reject(*socket, ErrorCode::kShuttingDown, at.error().message());
+      co_return;
+    }
+    start.keep_checksum = checksum_of(at.value());
+  }
+  std::vector<std::byte> body;
+  encode(start, body);
+  if (Status s = co_await socket->write(FrameType::kStart, body); !s) co_return;
+  log("standby " + std::to_string(hello.node_id % 100000) + " at " + socket->peer() +
+      " streaming from seq " + std::to_string(plan.from.value()) +
+      (plan.truncate ? ", after truncating it to " + std::to_string(plan.keep.value()) : ""));
+
+  standbys_[socket.get()] =
+      StandbyState{hello.node_id, socket->peer(), plan.keep, plan.keep, /*streaming=*/true};
+  stat_standbys_.store(static_cast<std::uint32_t>(standbys_.size()));
+  update_replicated();
+  asio::co_spawn(io_, stream_records(socket, plan.from, generation), asio::detached);
+
+  // Receive side: ACKs and HEARTBEATs; a standby silent for the timeout is dropped.
+  auto heard = std::make_shared<std::int64_t>(monotonic_now_ns());
+  asio::co_spawn(io_, drop_if_silent(socket, heard, "standby", generation), asio::detached);
+  while (generation == generation_) {
+    auto in = co_await socket->read(kMaxHandshakeBody);
+    if (!in) {
+      if (in.error().code() != Status::Code::kClosed) {
+        log("standby " + socket->peer() + ": " + in.error().message());
+      }
+      break;
+    }
+    *heard = monotonic_now_ns();
+    if (in.value().type == FrameType::kAck) {
+      auto ack = decode_ack(in.value().body);
+      if (!ack) {
+        co_await reject(*socket, ErrorCode::kMalformedFrame, ack.error().message());
+        break;
+      }
+      auto it = standbys_.find(socket.get());
+      if (it == standbys_.end()) break;
+      it->second.received = std::max(it->second.received, ack.value().received);
+      it->second.durable = std::max(it->second.durable, ack.value().durable);
+      update_replicated();
+    } else if (in.value().type == FrameType::kHeartbeat) {
+      auto hb = decode_heartbeat(in.value().body);
+      if (hb && hb.value().epoch > epoch_) {
+        step_down(hb.value().epoch, "standby " + socket->peer() + " reports epoch " +
+                                        std::to_string(hb.value().epoch.value()));
+        break;
+      }
+    } else {
+      co_await reject(*socket, ErrorCode::kUnexpectedFrame,
+                      std::string(frame_type_name(in.value().type)) + " from a standby");
+      break;
+    }
+  }
+  socket->close();
+  if (generation == generation_) {
+    standbys_.erase(socket.get());
+    stat_standbys_.store(static_cast<std::uint32_t>(standbys_.size()));
+    update_replicated();
+  }
+}
+
+asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> socket, Seq from,
+                                                 std::uint64_t generation) {
+  auto opened = journal::Reader::open(options_.dir, journal::ReaderOptions{.follow = true});
+  if (!opened) {
+    log("cannot read the journal for " + socket->peer() + ": " + opened.error().message());
+    socket->close();
+    co_return;
+  }
+  journal::Reader& reader = *opened.value();
+  if (Status s = reader.seek(from); !s) {
+    log("cannot seek to " + std::to_string(from.value()) + ": " + s.message());
+    socket->close();
+    co_return;
+  }
+  std::vector<std::byte> out;    // header + body of the frame being built
+  std::vector<std::byte> carry;  // a record read that did not fit the last frame
+  Seq next = from;
+  std::int64_t last_sent = 0;
+  const std::int64_t interval = std::chrono::nanoseconds(options_.heartbeat_interval).count();
+  while (socket->is_open() && generation == generation_) {
+    out.assign(kFrameHeaderSize, std::byte{0});
+    encode_records_prefix(next, 0, out);
+    std::uint32_t count = 0;
+    if (!carry.empty()) {
+      out.insert(out.end(), carry.begin(), carry.end());
+      carry.clear();
+      ++count;
+      next = Seq(next.value() + 1);
+    }
+    while (out.size() - kFrameHeaderSize < options_.max_frame) {
+      auto r = reader.next();
+      if (!r) {
+        log("reading the journal for " + socket->peer() + ": " + r.error().message());
+        socket->close();
+        co_return;
+      }
+      if (!r.value().has_value()) break;
+      const auto image = image_of(*r.value());
+      if (out.size() - kFrameHeaderSize + image.size() > options_.max_frame) {
+        carry.assign(image.begin(), image.end());
+        break;
+      }
+      out.insert(out.end(), image.begin(), image.end());
+      ++count;
+      next = Seq(next.value() + 1);
+    }
+    if (count == 0) {
+      if (monotonic_now_ns() - last_sent >= interval) {
+        std::vector<std::byte> body;
+        encode(Heartbeat{epoch_, engine_ ? engine_->written_seq() : Seq(),
+                         engine_ ? engine_->local_durable_seq() : Seq(), monotonic_now_ns()},
+               body);
+        if (Status s = co_await socket->write(FrameType::kHeartbeat, body); !s) break;
+        last_sent = monotonic_now_ns();
+      }
+      co_await progress_.wait(options_.heartbeat_interval);
+      continue;
+    }
+    // Count and header now that the body is complete.
+    wire::store_u32(out.data() + kFrameHeaderSize + 8, count);  // RECORDS count field
+    const std::span<const std::byte> body(out.data() + kFrameHeaderSize,
+                                          out.size() - kFrameHeaderSize);
+    const FrameHeaderBytes header = encode_frame_header(FrameType::kRecords, body);
+    std::copy(header.begin(), header.end(), out.begin());
+    if (Status s = co_await socket->write_encoded(out); !s) break;
+    stat_sent_.fetch_add(count, std::memory_order_relaxed);
+    last_sent = monotonic_now_ns();
+  }
+  socket->close();
+}
+
+asio::awaitable<void> Node::Impl::serve_client(std::shared_ptr<FramedSocket> socket) {
+  const std::uint64_t generation = generation_;
+  auto pending = std::make_shared<std::deque<PendingAppend>>();
+  auto closed = std::make_shared<bool>(false);
+  asio::co_spawn(io_, acknowledge_client(socket, pending, closed, generation), asio::detached);
+
+  const std::uint32_t max_payload = engine_ ? engine_->max_payload() : 0;
+  while (generation == generation_ && engine_) {
+    auto frame = co_await socket->read(options_.max_frame);
+    if (!frame) {
+      if (frame.error().code() != Status::Code::kClosed) {
+        log("client " + socket->peer() + ": " + frame.error().message());
+        co_await reject(*socket, error_code_for(frame.error()), frame.error().message());
+      }
+      break;
+    }
+    if (frame.value().type != FrameType::kAppend) {
+      co_await reject(*socket, ErrorCode::kUnexpectedFrame,
+                      std::string(frame_type_name(frame.value().type)) + " from a client");
+      break;
+    }
+    auto append = decode_append(frame.value().body, max_payload);
+    if (!append) {
+      log("client " + socket->peer() + ": " + append.error().message());
+      co_await reject(*socket, error_code_for(append.error()), append.error().message());
+      break;
+    }
+    // Validated in full above, so either every entry is appended or the engine stopped.
+    Seq first;
+    std::uint32_t appended = 0;
+    Status failed;
+    for_each_append_entry(append.value(), [&](std::span<const std::byte> payload) {
+      if (!failed.is_ok()) return;
+      auto seq = engine_->append(payload, engine::FullPolicy::kBlock);
+      if (!seq) {
+        failed = seq.error();
+        return;
+      }
+      if (appended++ == 0) first = seq.value();
+    });
+    if (!failed.is_ok()) {
+      std::vector<std::byte> body;
+      encode(Appended{append.value().request_id, first, appended,
+                      static_cast<std::uint32_t>(ErrorCode::kFenced)},
+             body);
+      (void)co_await socket->write(FrameType::kAppended, body);
+      break;
+    }
+    pending->push_back(PendingAppend{append.value().request_id, first, appended});
+    progress_.wake_all();
+  }
+  *closed = true;
+  progress_.wake_all();
+  socket->close();
+}
+
+asio::awaitable<void> Node::Impl::drop_if_silent(std::shared_ptr<FramedSocket> socket,
+                                                 std::shared_ptr<std::int64_t> heard,
+                                                 std::string what, std::uint64_t generation) {
+  const auto timeout = std::chrono::nanoseconds(options_.heartbeat_timeout).count();
+  while (socket->is_open() && generation == generation_) {
+    asio::steady_timer t(io_, options_.heartbeat_interval);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (socket->is_open() && monotonic_now_ns() - *heard > timeout) {
+      log(what + " " + socket->peer() + " silent for " +
+          std::to_string(options_.heartbeat_timeout.count()) + " ms; dropping it");
+      socket->close();
+    }
+  }
+}
+
+asio::awaitable<void> Node::Impl::acknowledge_client(
+    std::shared_ptr<FramedSocket> socket, std::shared_ptr<std::deque<PendingAppend>> pending,
+    std::shared_ptr<bool> closed, std::uint64_t generation) {
+  std::vector<std::byte> body;
+  while (!*closed && socket->is_open()) {
+    if (generation != generation_ || !engine_) {
+      for (const PendingAppend& p : *pending) {
+        body.clear();
+        encode(Appended{p.request_id, p.first, p.count,
+                        static_cast<std::uint32_t>(ErrorCode::kFenced)},
+               body);
+        (void)co_await socket->write(FrameType::kAppended, body);
+      }
+      socket->close();
+      co_return;
+    }
+    const Seq durable = engine_->durable_seq();
+    const Status health = engine_->status();
+    while (!pending->empty()) {
+      const PendingAppend p = pending->front();
+      const Seq last(p.first.value() + p.count - 1);
+      std::uint32_t code = 0;
+      if (last > durable) {
+        if (health.is_ok()) break;
+        code = static_cast<std::uint32_t>(ErrorCode::kFenced);
+      }
+      pending->pop_front();
+      body.clear();
+      encode(Appended{p.request_id, p.first, p.count, code}, body);
+      if (Status s = co_await socket->write(FrameType::kAppended, body); !s) {
+        socket->close();
+        co_return;
+      }
+    }
+    co_await progress_.wait(options_.heartbeat_interval);
+  }
+}
+
+asio::awaitable<void> Node::Impl::fence_peers(Epoch epoch) {
+  std::vector<bool> done(options_.peers.size(), false);
+  const std::uint64_t generation = generation_;
+  while (generation == generation_ && role_.load() == Role::kPrimary) {
+    bool all = true;
+    for (std::size_t i = 0; i < options_.peers.size(); ++i) {
+      if (done[i]) continue;
+      all = false;
+      auto endpoint = parse_endpoint(options_.peers[i]);
+      if (!endpoint) continue;
+      tcp::socket raw(io_);
+      boost::system::error_code ec;
+      co_await raw.async_connect(endpoint.value(), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) continue;
+      FramedSocket socket(std::move(raw));
+      auto shook = co_await connect_handshake(socket, secret_, PeerKind::kFence, node_id_);
+      if (!shook) continue;
+      std::vector<std::byte> body;
+      encode(Fence{epoch, node_id_}, body);
+      if (Status s = co_await socket.write(FrameType::kFence, body); s) {
+        done[i] = true;
+        log("told " + options_.peers[i] + " that epoch " + std::to_string(epoch.value()) +
+            " has begun");
+      }
+      socket.close();
+    }
+    if (all) co_return;
+    asio::steady_timer t(io_, options_.heartbeat_timeout);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace tape::replication
