@@ -95,7 +95,8 @@ Status Node::Impl::stop() {
     acceptor_.close(ec);
     for (auto& s : sessions_) s->close();
     sessions_.clear();
-    progress_.close();
+    // progress_ stays open: the engine's threads may still notify it until the engine closes
+    // below, and a closed eventfd's number could meanwhile belong to another file.
     io_.stop();
   });
   io_thread_.join();

@@ -60,11 +60,6 @@ class Progress {
     waiters_.erase(it);
   }
 
-  void close() {
-    boost::system::error_code ec;
-    event_.close(ec);
-  }
-
  private:
   asio::posix::stream_descriptor event_;
   std::atomic<bool> pending_{false};
