@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, then
 #   1. Release build (gcc): every unit, integration, crash and corruption test;
-#   2. ASan+UBSan build (clang): the journal, engine, crash and CLI tests again, plus the
+#   2. ASan+UBSan build (clang): the journal, engine, replication, crash and CLI tests, plus the
 #      libFuzzer targets for a bounded time (the install test alone is left to Release);
-#   3. ThreadSanitizer build (clang): the engine's ring, engine and facade tests and the
-#      journal's concurrent writer/flusher test.
+#   3. ThreadSanitizer build (clang): the engine's ring, engine and facade tests, the
+#      replication tests (network thread, flushers, engine threads) and the journal's
+#      concurrent writer/flusher test.
 # Ends with ctest's summary line. Set TAPE_CRASH_TRIALS / TAPE_FUZZ_SECONDS for longer runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,8 +26,8 @@ CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
 cmake --build build/tsan -j "$jobs"
 
 status=0
-(cd build/asan && ctest -L 'journal|fuzz|engine|tools|crash' -j "$jobs" --timeout 900) || status=$?
-(cd build/tsan && ctest -L engine -j "$jobs" --timeout 900) || status=$?
+(cd build/asan && ctest -L 'journal|fuzz|engine|tools|crash|replication' -j "$jobs" --timeout 900) || status=$?
+(cd build/tsan && ctest -L 'engine|replication' -j "$jobs" --timeout 900) || status=$?
 (cd build/tsan && ctest -R 'ConcurrentSync' -j "$jobs" --timeout 900) || status=$?
 # Release last, so the suite ends with the summary of the full run.
 (cd build/release && ctest -j "$jobs" --timeout 900) || status=$?
