@@ -125,6 +125,7 @@ class Node::Impl {
 
   // Primary.
   std::unique_ptr<engine::Engine> engine_;
+  std::atomic<std::uint64_t> acknowledged_{0};  // last sequence the engine acknowledged
   std::map<FramedSocket*, StandbyState> standbys_;
   bool degraded_ = false;
   std::vector<std::shared_ptr<FramedSocket>> sessions_;  // closed at a role change

@@ -37,6 +37,9 @@ Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
   o.gate_on_replication = options_.ack_mode != AckMode::kLocal;
   auto user_durable = o.on_durable;
   o.on_durable = [this, user_durable](Seq s) {
+    // The engine calls this before its own watermark moves: the acknowledger reads this
+    // value, not durable_seq(), or it could wake, see the old watermark and sleep again.
+    acknowledged_.store(s.value(), std::memory_order_release);
     stat_durable_.store(s.value(), std::memory_order_relaxed);
     if (user_durable) user_durable(s);
     progress_.notify();
@@ -50,6 +53,7 @@ Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
   auto opened = engine::Engine::open(options_.dir, o);
   if (!opened) return opened.error();
   engine_ = std::move(opened).value();
+  acknowledged_.store(engine_->durable_seq().value(), std::memory_order_release);
   if (engine_->max_payload() + 64 > options_.max_frame) {
     (void)engine_->close();
     engine_.reset();
@@ -384,7 +388,7 @@ asio::awaitable<void> Node::Impl::acknowledge_client(
       socket->close();
       co_return;
     }
-    const Seq durable = engine_->durable_seq();
+    const Seq durable(acknowledged_.load(std::memory_order_acquire));
     const Status health = engine_->status();
     while (!pending->empty()) {
       const PendingAppend p = pending->front();
@@ -416,21 +420,39 @@ asio::awaitable<void> Node::Impl::fence_peers(Epoch epoch) {
       all = false;
       auto endpoint = parse_endpoint(options_.peers[i]);
       if (!endpoint) continue;
-      tcp::socket raw(io_);
+      // Connect, handshake and FENCE are bounded by the heartbeat timeout, like a standby's
+      // connect: a peer that never answers (a partition) must not stop the retries, or the
+      // old primary would never learn of this epoch once it is reachable again.
+      auto raw = std::make_shared<tcp::socket>(io_);
       boost::system::error_code ec;
-      co_await raw.async_connect(endpoint.value(), asio::redirect_error(asio::use_awaitable, ec));
+      {
+        asio::steady_timer limit(io_, options_.heartbeat_timeout);
+        limit.async_wait([raw](const boost::system::error_code& e) {
+          if (!e) {
+            boost::system::error_code ignored;
+            raw->close(ignored);
+          }
+        });
+        co_await raw->async_connect(endpoint.value(),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+        limit.cancel();
+      }
       if (ec) continue;
-      FramedSocket socket(std::move(raw));
-      auto shook = co_await connect_handshake(socket, secret_, PeerKind::kFence, node_id_);
+      auto socket = std::make_shared<FramedSocket>(std::move(*raw));
+      asio::steady_timer limit(io_, options_.heartbeat_timeout);
+      limit.async_wait([socket](const boost::system::error_code& e) {
+        if (!e) socket->close();
+      });
+      auto shook = co_await connect_handshake(*socket, secret_, PeerKind::kFence, node_id_);
       if (!shook) continue;
       std::vector<std::byte> body;
       encode(Fence{epoch, node_id_}, body);
-      if (Status s = co_await socket.write(FrameType::kFence, body); s) {
+      if (Status s = co_await socket->write(FrameType::kFence, body); s) {
         done[i] = true;
         log("told " + options_.peers[i] + " that epoch " + std::to_string(epoch.value()) +
             " has begun");
       }
-      socket.close();
+      socket->close();
     }
     if (all) co_return;
     asio::steady_timer t(io_, options_.heartbeat_timeout);

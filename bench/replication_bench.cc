@@ -1,0 +1,337 @@
+// Replication (issue 5) beside baselines measured in the same process: raw loopback TCP.
+//
+// Workloads, all on 127.0.0.1 in this process (a primary Node, a standby Node, a Client):
+//   replication_baseline_tcp/<size>      one thread writes <size>+4-byte messages to a TCP
+//       socket in 64 KiB writes, another reads them: loopback bytes/s, the ceiling.
+//   replication_baseline_tcp_rtt         64-byte ping-pong: round-trip percentiles.
+//   replication_catchup/<size>           1M (64 B) or 200k (1 KiB) records already in the
+//       primary's journal; a standby starts and the row times until it has them all durable:
+//       the stream from mapped segments, the standby's checks, appends and group-commit syncs.
+//       Records/s and record bytes/s; vs_loopback_tcp = bytes/s ÷ the TCP row.
+//   replication_ack_latency/<mode>       one record per request, waited for, 2000 times:
+//       mode 0 = local durable (no standby), 1 = standby durable. p50/p99/p99.9 µs; the
+//       standby row reports target_p99_us = local p99 + 2 × TCP RTT p99 and vs_target.
+//   replication_failover                 the primary stops (sockets close, as when it is
+//       killed); time until the standby has promoted and accepted an append, 5 times, against
+//       the configured heartbeat timeout (200 ms). Target: ≤ timeout + 20 ms.
+// Engines use group commit; segments 64 MiB; the machine has 2 cores, so client, both nodes'
+// network threads and both engines' threads share them: expect every row to be CPU-bound.
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "tape/engine/log_histogram.h"
+#include "tape/journal/journal.h"
+#include "tape/replication/auth.h"
+#include "tape/replication/client.h"
+#include "tape/replication/node.h"
+
+namespace tape::bench {
+namespace {
+
+using namespace std::chrono_literals;
+using engine::LogHistogram;
+using replication::AckMode;
+using replication::Client;
+using replication::ClientOptions;
+using replication::Node;
+using replication::NodeOptions;
+using replication::Role;
+
+constexpr auto kTimeout = 200ms;
+
+// A connected pair of loopback TCP sockets.
+struct TcpPair {
+  int a = -1, b = -1;
+  TcpPair() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener, 1) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      die("loopback listen");
+    }
+    a = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(a, reinterpret_cast<sockaddr*>(&addr), len) != 0) die("loopback connect");
+    b = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    const int one = 1;
+    ::setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~TcpPair() {
+    ::close(a);
+    ::close(b);
+  }
+};
+
+void write_all(int fd, const std::byte* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w <= 0) die("tcp write");
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void read_all(int fd, std::byte* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) die("tcp read");
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+}
+
+void replication_baseline_tcp(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::size_t total = 256ULL << 20;
+  std::vector<std::byte> chunk(64 << 10, std::byte{7});
+  for (auto _ : state) {
+    TcpPair pair;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread reader([&] {
+      std::vector<std::byte> in(64 << 10);
+      for (std::size_t got = 0; got < total; got += in.size())
+        read_all(pair.b, in.data(), in.size());
+    });
+    for (std::size_t sent = 0; sent < total; sent += chunk.size()) {
+      write_all(pair.a, chunk.data(), chunk.size());
+    }
+    reader.join();
+    const double s = seconds_since(t0);
+    state.SetIterationTime(s);
+    record_baseline("tcp_bytes", static_cast<double>(total) / s);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * total));
+  state.counters["message_bytes"] = static_cast<double>(size + 4);
+}
+
+void replication_baseline_tcp_rtt(benchmark::State& state) {
+  auto hist = std::make_unique<LogHistogram>();
+  for (auto _ : state) {
+    TcpPair pair;
+    std::thread echo([&] {
+      std::byte buf[64];
+      for (int i = 0; i < 10'000; ++i) {
+        read_all(pair.b, buf, sizeof buf);
+        write_all(pair.b, buf, sizeof buf);
+      }
+    });
+    std::byte msg[64]{};
+    for (int i = 0; i < 10'000; ++i) {
+      const std::int64_t t0 = monotonic_ns();
+      write_all(pair.a, msg, sizeof msg);
+      read_all(pair.a, msg, sizeof msg);
+      hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+    }
+    echo.join();
+  }
+  state.counters["p50_us"] = static_cast<double>(hist->percentile(0.5)) / 1e3;
+  state.counters["p99_us"] = static_cast<double>(hist->percentile(0.99)) / 1e3;
+  state.counters["p99_9_us"] = static_cast<double>(hist->percentile(0.999)) / 1e3;
+  record_baseline("tcp_rtt_p99_ns", static_cast<double>(hist->percentile(0.99)));
+}
+
+// A primary (and, with a standby, its standby) in fresh directories, and a connected client.
+struct Pair {
+  fs::path root = fresh_dir("replication");
+  fs::path secret = root / "secret";
+  std::unique_ptr<Node> primary, standby;
+  std::unique_ptr<Client> client;
+
+  Pair(AckMode mode, bool with_standby) {
+    if (!replication::write_new_secret(secret)) die("secret");
+    NodeOptions p = options("a");
+    p.ack_mode = mode;
+    // A placeholder peer: the primary needs one for standby acks; fencing it just fails.
+    p.peers = {"127.0.0.1:9"};
+    auto a = Node::start(p, Role::kPrimary);
+    if (!a) die("primary: " + a.error().to_string());
+    primary = std::move(a).value();
+    if (with_standby) {
+      NodeOptions s = options("b");
+      s.peers = {primary->listen_address()};
+      s.auto_promote = true;
+      s.on_standby_loss = replication::StandbyLoss::kDegrade;
+      auto b = Node::start(s, Role::kStandby);
+      if (!b) die("standby: " + b.error().to_string());
+      standby = std::move(b).value();
+    }
+    ClientOptions c;
+    c.nodes = {primary->listen_address()};
+    if (standby) c.nodes.push_back(standby->listen_address());
+    c.secret_file = secret;
+    c.timeout = 30s;
+    auto cl = Client::connect(c);
+    if (!cl) die("client: " + cl.error().to_string());
+    client = std::move(cl).value();
+  }
+  ~Pair() {
+    client.reset();
+    if (standby) (void)standby->stop();
+    if (primary) (void)primary->stop();
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+
+  NodeOptions options(const std::string& name) const {
+    NodeOptions o;
+    o.dir = root / name;
+    o.listen = "127.0.0.1:0";
+    o.secret_file = secret;
+    o.heartbeat_interval = 20ms;
+    o.heartbeat_timeout = kTimeout;
+    o.engine.journal.log = [](std::string_view) {};
+    o.log = [](std::string_view) {};
+    return o;
+  }
+};
+
+// The primary's journal is written first (directly, no network); then a standby starts and
+// the row times its catch-up: the stream from mapped segments through the standby's checks,
+// appends and syncs, until it has every record durable.
+void replication_catchup(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::uint64_t records = size <= 64 ? 1'000'000 : 200'000;
+  const auto payload = make_payload(size);
+  double seconds = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const fs::path root = fresh_dir("replication-catchup");
+    const fs::path secret = root / "secret";
+    if (!replication::write_new_secret(secret)) die("secret");
+    {
+      journal::JournalOptions jo;
+      jo.log = [](std::string_view) {};
+      auto j = journal::Journal::open(root / "a", jo);
+      if (!j) die("journal: " + j.error().to_string());
+      for (std::uint64_t i = 0; i < records; ++i) {
+        if (!j.value()->append(payload)) die("append");
+      }
+      if (!j.value()->close()) die("close");
+    }
+    auto node_options = [&](const std::string& name) {
+      NodeOptions o;
+      o.dir = root / name;
+      o.listen = "127.0.0.1:0";
+      o.secret_file = secret;
+      o.ack_mode = AckMode::kLocal;
+      o.auto_promote = false;
+      o.engine.journal.log = [](std::string_view) {};
+      o.log = [](std::string_view) {};
+      return o;
+    };
+    auto a = Node::start(node_options("a"), Role::kPrimary);
+    if (!a) die("primary: " + a.error().to_string());
+    NodeOptions b_options = node_options("b");
+    b_options.peers = {a.value()->listen_address()};
+    state.ResumeTiming();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto b = Node::start(b_options, Role::kStandby);
+    if (!b) die("standby: " + b.error().to_string());
+    while (b.value()->stats().durable.value() < records) std::this_thread::sleep_for(1ms);
+    const double s = seconds_since(t0);
+    seconds += s;
+    state.SetIterationTime(s);
+    state.PauseTiming();
+    (void)b.value()->stop();
+    (void)a.value()->stop();
+    std::error_code ec;
+    fs::remove_all(root, ec);
+    state.ResumeTiming();
+  }
+  const double bytes = static_cast<double>(state.iterations() * records * record_bytes(size));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  set_ratio(state, "vs_loopback_tcp", bytes / seconds, "tcp_bytes");
+}
+
+void replication_ack_latency(benchmark::State& state) {
+  const bool standby = state.range(0) != 0;
+  auto hist = std::make_unique<LogHistogram>();
+  const auto payload = make_payload(64);
+  const std::span<const std::byte> one[] = {payload};
+  for (auto _ : state) {
+    Pair pair(standby ? AckMode::kStandbyDurable : AckMode::kLocal, standby);
+    for (int i = 0; i < 2'200; ++i) {
+      const std::int64_t t0 = monotonic_ns();
+      if (!pair.client->append(one)) die("append");
+      if (i >= 200) hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+    }
+  }
+  const double p99 = static_cast<double>(hist->percentile(0.99));
+  state.counters["p50_us"] = static_cast<double>(hist->percentile(0.5)) / 1e3;
+  state.counters["p99_us"] = p99 / 1e3;
+  state.counters["p99_9_us"] = static_cast<double>(hist->percentile(0.999)) / 1e3;
+  state.counters["max_us"] = static_cast<double>(hist->max()) / 1e3;
+  if (!standby) {
+    record_baseline("local_ack_p99_ns", p99);
+    return;
+  }
+  const double local = baseline_rate("local_ack_p99_ns");
+  const double rtt = baseline_rate("tcp_rtt_p99_ns");
+  if (local > 0 && rtt > 0) {
+    const double target = local + 2 * rtt;
+    state.counters["target_p99_us"] = target / 1e3;
+    state.counters["vs_target"] = target / p99;  // >= 1 meets it
+  }
+}
+
+void replication_failover(benchmark::State& state) {
+  auto hist = std::make_unique<LogHistogram>();
+  const auto payload = make_payload(64);
+  const std::span<const std::byte> one[] = {payload};
+  for (auto _ : state) {
+    for (int trial = 0; trial < 5; ++trial) {
+      Pair pair(AckMode::kStandbyDurable, true);
+      for (int i = 0; i < 100; ++i) {
+        if (!pair.client->append(one)) die("append before failover");
+      }
+      const std::int64_t t0 = monotonic_ns();
+      (void)pair.primary->stop();
+      if (!pair.standby->wait_for_role(Role::kPrimary, 10s)) die("no takeover");
+      if (!pair.client->reconnect()) die("reconnect");
+      if (!pair.client->append(one)) die("append after failover");
+      hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+      pair.primary.reset();
+    }
+  }
+  const double timeout_ms = static_cast<double>(kTimeout.count());
+  state.counters["timeout_ms"] = timeout_ms;
+  state.counters["takeover_p50_ms"] = static_cast<double>(hist->percentile(0.5)) / 1e6;
+  state.counters["takeover_max_ms"] = static_cast<double>(hist->max()) / 1e6;
+  state.counters["vs_target"] = (timeout_ms + 20) / (static_cast<double>(hist->max()) / 1e6);
+}
+
+BENCHMARK(replication_baseline_tcp)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_baseline_tcp_rtt)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_catchup)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_ack_latency)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_failover)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tape::bench
