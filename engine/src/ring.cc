@@ -32,7 +32,8 @@ void publish_length(std::byte* record, std::int32_t length) {
 
 }  // namespace
 
-Ring Ring::create(void* block, std::size_t capacity, Seq first_seq, ProducerMode mode) {
+Ring Ring::create(void* block, std::size_t capacity, Seq first_seq, ProducerMode mode,
+                  bool block_is_zeroed) {
   auto* control = new (block) RingControl{};
   control->tail_position = 0;
   control->tail_seq = first_seq.value();
@@ -42,7 +43,7 @@ Ring Ring::create(void* block, std::size_t capacity, Seq first_seq, ProducerMode
   control->magic = kRingMagic;
   control->producer_mode = static_cast<std::uint32_t>(mode);
   auto* data = static_cast<std::byte*>(block) + sizeof(RingControl);
-  std::memset(data, 0, capacity);
+  if (!block_is_zeroed) std::memset(data, 0, capacity);
   // Release: a producer or consumer that acquires head sees the initialized block.
   control->head.store(0, std::memory_order_release);
   return Ring(control, data, capacity, mode);

@@ -32,7 +32,6 @@ std::uint64_t checksum_of(const journal::RecordView& r) {
 }  // namespace
 
 Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
-  if (journal) TAPE_RETURN_IF_ERROR(journal->close());
   engine::EngineOptions o = options_.engine;
   o.gate_on_replication = options_.ack_mode != AckMode::kLocal;
   auto user_durable = o.on_durable;
@@ -50,7 +49,10 @@ Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
     if (user_written) user_written(s);
     progress_.notify();
   };
-  auto opened = engine::Engine::open(options_.dir, o);
+  // A promoting standby hands over its open journal: no close, recovery or new preallocation
+  // on the takeover path.
+  auto opened = journal ? engine::Engine::adopt(std::move(journal), o)
+                        : engine::Engine::open(options_.dir, o);
   if (!opened) return opened.error();
   engine_ = std::move(opened).value();
   acknowledged_.store(engine_->durable_seq().value(), std::memory_order_release);
@@ -130,13 +132,16 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
   }
   journal::Journal& j = engine_->journal_for_replication();
   const std::vector<EpochStart> wire_history = j.epoch_history();
+  // `written` before the reader looks for the first record: read after it, the engine could
+  // write seq 1 in between, and an empty look would make the first retained record 2 (the new
+  // standby would start at 2 and be credited with 1, which it never gets).
+  const Seq written = engine_->written_seq();
   auto reader = journal::Reader::open(options_.dir);
   if (!reader) {
     co_await reject(*socket, ErrorCode::kShuttingDown, reader.error().message());
     co_return;
   }
   auto first = reader.value()->next();
-  const Seq written = engine_->written_seq();
   const Seq first_seq =
       first && first.value().has_value() ? first.value()->seq : Seq(written.value() + 1);
   const StreamPlan plan =
@@ -179,8 +184,11 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
       " streaming from seq " + std::to_string(plan.from.value()) +
       (plan.truncate ? ", after truncating it to " + std::to_string(plan.keep.value()) : ""));
 
+  // POSITION tells where the standby's journal is written to, not what it has synced: its
+  // durable seq is unknown until its first ACK (sent as soon as it has START), and taking the
+  // written end for it would acknowledge unsynced records in standby-durable mode.
   standbys_[socket.get()] =
-      StandbyState{hello.node_id, socket->peer(), plan.keep, plan.keep, /*streaming=*/true};
+      StandbyState{hello.node_id, socket->peer(), plan.keep, Seq(), /*streaming=*/true};
   stat_standbys_.store(static_cast<std::uint32_t>(standbys_.size()));
   update_replicated();
   asio::co_spawn(io_, stream_records(socket, plan.from, generation), asio::detached);

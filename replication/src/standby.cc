@@ -149,7 +149,15 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
       }
       co_return;
     }
-    asio::steady_timer t(io_, options_.heartbeat_interval / 2);
+    // Retry the primary every half interval, but wake exactly when the timeout runs out.
+    std::chrono::nanoseconds pause = options_.heartbeat_interval / 2;
+    if (last_heard_ns_ != 0 && options_.auto_promote) {
+      const std::int64_t due = last_heard_ns_ +
+                               std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1 -
+                               monotonic_now_ns();
+      pause = std::min(pause, std::chrono::nanoseconds(std::max<std::int64_t>(due, 0)));
+    }
+    asio::steady_timer t(io_, pause);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -184,6 +192,16 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
       std::erase(self->sessions_, socket);
     }
   } forget{this, socket};
+  // The handshake, POSITION and START are bounded like the connect: a primary that accepted
+  // but never answers (hung, or its bytes lost) must not hold this loop, and with it the
+  // reconnects and the promotion check, forever. Cancelled once START is in.
+  asio::steady_timer setup_limit(io_, options_.heartbeat_timeout);
+  setup_limit.async_wait([this, socket, address](const boost::system::error_code& e) {
+    if (e || !socket->is_open()) return;
+    log(address + ": no START within " + std::to_string(options_.heartbeat_timeout.count()) +
+        " ms; closing");
+    socket->close();
+  });
 
   auto primary_id = co_await connect_handshake(*socket, secret_, PeerKind::kStandby, node_id_);
   if (!primary_id) co_return primary_id.error();
@@ -206,6 +224,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     co_return start.error();
   }
   const Start& st = start.value();
+  setup_limit.cancel();
   if (st.epoch > highest_seen_epoch_) highest_seen_epoch_ = st.epoch;
 
   if (mirror_ && st.truncate && st.truncate_after < mirror_->journal().written_seq()) {
@@ -348,7 +367,8 @@ asio::awaitable<void> Node::Impl::send_acks(std::shared_ptr<FramedSocket> socket
 }
 
 Status Node::Impl::promote() {
-  const std::int64_t silent_ns = monotonic_now_ns() - last_heard_ns_;
+  const std::int64_t began = monotonic_now_ns();
+  const std::int64_t silent_ns = began - last_heard_ns_;
   const Epoch next(std::max(epoch_, highest_seen_epoch_).value() + 1);
   std::unique_ptr<journal::Journal> journal;
   if (mirror_) {
@@ -367,7 +387,8 @@ Status Node::Impl::promote() {
   stat_promotions_.fetch_add(1);
   stat_last_promotion_ns_.store(monotonic_now_ns());
   log("promoted to primary at epoch " + std::to_string(next.value()) + " after " +
-      std::to_string(silent_ns / 1'000'000) + " ms without the primary");
+      std::to_string(silent_ns / 1'000'000) + " ms without the primary (promotion took " +
+      std::to_string((monotonic_now_ns() - began) / 1000) + " us)");
   asio::co_spawn(io_, fence_peers(next), asio::detached);
   return Status::ok();
 }

@@ -78,6 +78,11 @@ class Engine {
   // Opens (and recovers) the journal in `dir`, starts the writer and flusher threads.
   static Result<std::unique_ptr<Engine>> open(const std::filesystem::path& dir,
                                               const EngineOptions& options = {});
+  // Runs on a journal the caller already opened (a standby promoting itself keeps its journal
+  // and its preallocated next segment instead of closing and reopening them). The caller must
+  // not use `journal` afterwards; options.journal is ignored.
+  static Result<std::unique_ptr<Engine>> adopt(std::unique_ptr<journal::Journal> journal,
+                                               const EngineOptions& options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -109,8 +109,10 @@ class Ring {
 
   // Initializes a fresh ring in `block` (aligned to 64, block_size(capacity) bytes, zeroed or
   // not) whose first claim gets sequence `first_seq`.
+  // `block_is_zeroed`: the record area is known to hold zeros (a fresh anonymous mapping), so
+  // create() need not write it.
   static Ring create(void* block, std::size_t capacity, Seq first_seq,
-                     ProducerMode mode = ProducerMode::kShared);
+                     ProducerMode mode = ProducerMode::kShared, bool block_is_zeroed = false);
 
   // Largest payload a claim may ask for: a quarter of the capacity, so that a record plus
   // the padding before it always fit in an empty ring.
