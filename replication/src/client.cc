@@ -49,6 +49,17 @@ class Client::Impl {
     socket_ = std::make_unique<FramedSocket>(std::move(raw));
     auto id = co_await connect_handshake(*socket_, secret_, PeerKind::kClient, client_id_);
     if (!id) co_return id.error();
+    // The primary confirms with a HEARTBEAT; anything else (a standby's ERROR) means not here.
+    auto frame = co_await socket_->read(kMaxHandshakeBody);
+    if (!frame) co_return frame.error();
+    if (frame.value().type == FrameType::kError) {
+      auto e = decode_error(frame.value().body);
+      co_return Status::closed(address + " is not the primary: " +
+                               (e ? e.value().reason : std::string("malformed ERROR")));
+    }
+    if (frame.value().type != FrameType::kHeartbeat || !decode_heartbeat(frame.value().body)) {
+      co_return Status::corruption(address + ": HEARTBEAT expected after authentication");
+    }
     co_return Status::ok();
   }
 

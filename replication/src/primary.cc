@@ -310,6 +310,14 @@ asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> s
 
 asio::awaitable<void> Node::Impl::serve_client(std::shared_ptr<FramedSocket> socket) {
   const std::uint64_t generation = generation_;
+  {
+    // "I am the primary": a client waits for this (a standby answers ERROR instead), so it
+    // never mistakes an authenticated standby for the node that takes its appends.
+    std::vector<std::byte> body;
+    encode(Heartbeat{epoch_, engine_->written_seq(), engine_->durable_seq(), monotonic_now_ns()},
+           body);
+    if (Status s = co_await socket->write(FrameType::kHeartbeat, body); !s) co_return;
+  }
   auto pending = std::make_shared<std::deque<PendingAppend>>();
   auto closed = std::make_shared<bool>(false);
   asio::co_spawn(io_, acknowledge_client(socket, pending, closed, generation), asio::detached);
