@@ -3,16 +3,13 @@
 // (Real-process failover with SIGKILL is in failover_test.cc.)
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "asio.h"
+#include "cluster.h"
 #include "journal/test_util.h"
 #include "tape/replication/auth.h"
 #include "tape/replication/client.h"
@@ -23,96 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-// A free port on 127.0.0.1 (bound then released; tests only).
-std::string free_address() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
-}
-
-struct Cluster {
-  test::TempDir root;
-  fs::path secret = root / "secret";
-  std::string a_addr = free_address();
-  std::string b_addr = free_address();
-  std::mutex log_mu;
-  std::vector<std::string> lines;
-
-  Cluster() { EXPECT_TRUE(write_new_secret(secret).is_ok()); }
-
-  NodeOptions options(const std::string& name, const std::string& listen, const std::string& peer) {
-    NodeOptions o;
-    o.dir = root / name;
-    o.listen = listen;
-    o.peers = {peer};
-    o.secret_file = secret;
-    o.heartbeat_interval = 20ms;
-    o.heartbeat_timeout = 300ms;
-    o.engine.journal = test::small_options(256 * 1024);
-    o.engine.ring_capacity = 1 << 20;
-    o.log = [this, name](std::string_view line) {
-      std::lock_guard lock(log_mu);
-      lines.push_back(name + ": " + std::string(line));
-    };
-    return o;
-  }
-
-  std::string log_text() {
-    std::lock_guard lock(log_mu);
-    std::string out;
-    for (const auto& l : lines) out += l + "\n";
-    return out;
-  }
-};
-
-std::unique_ptr<Client> connect_client(Cluster& c) {
-  ClientOptions o;
-  o.nodes = {c.a_addr, c.b_addr};
-  o.secret_file = c.secret;
-  o.timeout = 10s;
-  auto client = Client::connect(o);
-  EXPECT_TRUE(client.has_value()) << (client ? "" : client.error().to_string());
-  return client ? std::move(client).value() : nullptr;
-}
-
-// Appends records first..last (payload seq_payload(i)) in batches of `batch`, each acked.
-void append_range(Client& client, std::uint64_t first, std::uint64_t last, std::size_t batch,
-                  std::size_t max_size = 300) {
-  std::vector<test::Bytes> payloads;
-  std::vector<std::span<const std::byte>> spans;
-  for (std::uint64_t i = first; i <= last;) {
-    payloads.clear();
-    spans.clear();
-    for (std::size_t k = 0; k < batch && i <= last; ++k, ++i) {
-      payloads.push_back(test::seq_payload(i, max_size));
-    }
-    for (const auto& p : payloads) spans.emplace_back(p.data(), p.size());
-    auto seq = client.append(spans);
-    ASSERT_TRUE(seq.has_value()) << seq.error().to_string();
-    ASSERT_EQ(seq.value().value(), i - payloads.size());
-  }
-}
-
-// Every data record of `dir`, in order.
-std::vector<test::RecordCopy> data_records(const fs::path& dir) {
-  test::ReadOutcome r = test::read_journal(dir);
-  EXPECT_TRUE(r.clean()) << r.open_error.to_string() << " " << r.error.to_string();
-  std::vector<test::RecordCopy> out;
-  for (auto& rec : r.records) {
-    if (rec.type == journal::format::RecordType::kData) out.push_back(std::move(rec));
-  }
-  return out;
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 TEST(NodeTest, StandbyMirrorsEveryRecordAcrossRollsWithStandbyDurableAcks) {
   Cluster c;

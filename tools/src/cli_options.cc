@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "tape/journal/format.h"
+
 namespace tape::cli {
 namespace {
 
@@ -22,6 +24,19 @@ std::string normalize_number(std::string& text) {
   return {};
 }
 
+std::string check_segment_size(const std::string& text) {
+  namespace format = journal::format;
+  std::uint64_t size = 0;
+  if (!CLI::detail::lexical_cast(text, size)) return "not a number of bytes: " + text;
+  if (size < format::kMinSegmentSize || size > format::kMaxSegmentSize ||
+      size % format::kPageSize != 0) {
+    return "must be a multiple of " + std::to_string(format::kPageSize) + " between " +
+           std::to_string(format::kMinSegmentSize) + " and " +
+           std::to_string(format::kMaxSegmentSize) + ", got " + text;
+  }
+  return {};
+}
+
 }  // namespace
 
 CLI::Option* add_dir_argument(CLI::App* app, std::string* dir) {
@@ -33,6 +48,12 @@ CLI::Option* add_number_option(CLI::App* app, const std::string& name, std::uint
   return app->add_option(name, *value, help)
       ->transform(CLI::Validator(normalize_number, ""))
       ->type_name("UINT");
+}
+
+CLI::Option* add_segment_size_option(CLI::App* app, std::uint64_t* value) {
+  return add_number_option(app, "--segment-size", value, "Size of new segment files in bytes")
+      ->check(CLI::Validator(check_segment_size, ""))
+      ->capture_default_str();
 }
 
 CLI::Option* add_format_option(CLI::App* app, std::string* name,

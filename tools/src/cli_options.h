@@ -19,6 +19,10 @@ CLI::Option* add_dir_argument(CLI::App* app, std::string* dir);
 CLI::Option* add_number_option(CLI::App* app, const std::string& name, std::uint64_t* value,
                                const std::string& help);
 
+// "--segment-size BYTES": a multiple of the page size between the format's bounds; the
+// default shown in --help is *value's initial value.
+CLI::Option* add_segment_size_option(CLI::App* app, std::uint64_t* value);
+
 // "--format NAME", accepting only `names` (out of "text", "json", "raw"); the first one is
 // the default. Read the choice with format_from_name() after parsing.
 CLI::Option* add_format_option(CLI::App* app, std::string* name,

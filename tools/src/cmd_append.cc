@@ -29,18 +29,6 @@ struct AppendArgs {
   bool verbose = false;
 };
 
-std::string check_segment_size(const std::string& text) {
-  std::uint64_t size = 0;
-  if (!CLI::detail::lexical_cast(text, size)) return "not a number of bytes: " + text;
-  if (size < format::kMinSegmentSize || size > format::kMaxSegmentSize ||
-      size % format::kPageSize != 0) {
-    return "must be a multiple of " + std::to_string(format::kPageSize) + " between " +
-           std::to_string(format::kMinSegmentSize) + " and " +
-           std::to_string(format::kMaxSegmentSize) + ", got " + text;
-  }
-  return {};
-}
-
 std::size_t max_line_for(std::uint64_t segment_size) {
   constexpr std::uint64_t kLengthLimit =
       std::numeric_limits<std::uint32_t>::max() - format::kRecordHeaderSize;
@@ -128,10 +116,7 @@ Command add_append(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "append", "Append each line of standard input as one record (creates DIR if needed)");
   add_dir_argument(app, &args->dir);
-  add_number_option(app, "--segment-size", &args->segment_size,
-                    "Size of new segment files in bytes")
-      ->check(CLI::Validator(check_segment_size, ""))
-      ->capture_default_str();
+  add_segment_size_option(app, &args->segment_size);
   app->add_flag("-v,--verbose", args->verbose, "Print the journal's event log to stderr");
   return {app, [args] { return run_append(*args); }};
 }

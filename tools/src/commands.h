@@ -20,5 +20,8 @@ Command add_dump(CLI::App& parent);
 Command add_verify(CLI::App& parent);
 Command add_stat(CLI::App& parent);
 Command add_tail(CLI::App& parent);
+Command add_serve(CLI::App& parent);
+Command add_secret(CLI::App& parent);
+Command add_client(CLI::App& parent);
 
 }  // namespace tape::cli
