@@ -248,6 +248,7 @@ NodeStats Node::stats() const {
   s.written = Seq(i.stat_written_.load());
   s.durable = Seq(i.stat_durable_.load());
   s.replicated = Seq(i.stat_replicated_.load());
+  s.primary_written = Seq(i.stat_primary_written_.load());
   s.standbys = i.stat_standbys_.load();
   s.records_received = i.stat_received_.load();
   s.records_sent = i.stat_sent_.load();

@@ -135,6 +135,7 @@ class Node::Impl {
 
   // Any thread (stats()).
   std::atomic<std::uint64_t> stat_written_{0}, stat_durable_{0}, stat_replicated_{0};
+  std::atomic<std::uint64_t> stat_primary_written_{0};
   std::atomic<std::uint64_t> stat_epoch_{0};
   std::atomic<std::uint32_t> stat_standbys_{0};
   std::atomic<std::uint64_t> stat_received_{0}, stat_sent_{0};

@@ -277,6 +277,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
         co_return hb.error();
       }
       if (hb.value().epoch > highest_seen_epoch_) highest_seen_epoch_ = hb.value().epoch;
+      stat_primary_written_.store(hb.value().written.value(), std::memory_order_relaxed);
       continue;
     }
     if (in.value().type != FrameType::kRecords) {

@@ -86,9 +86,15 @@ void err_line(std::string_view text) {
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
 // How far behind the node is, as far as its stats tell: for a primary in a standby
-// acknowledgement mode, written - replicated (what the ack quorum of standbys lacks). A
-// standby's NodeStats carries no primary position, so its lag is unknown ("-").
+// acknowledgement mode, written - replicated (what the ack quorum of standbys lacks); for a
+// standby, the primary's written sequence in its last heartbeat minus its own.
 std::string lag_of(const repl::NodeStats& s, repl::AckMode mode) {
+  if (s.role == repl::Role::kStandby) {
+    if (s.primary_written.value() == 0) return "-";
+    const std::uint64_t p = s.primary_written.value();
+    const std::uint64_t w = s.written.value();
+    return std::to_string(p > w ? p - w : 0);
+  }
   if (s.role != repl::Role::kPrimary || mode == repl::AckMode::kLocal) return "-";
   if (s.standbys == 0) return "-";
   const std::uint64_t w = s.written.value();

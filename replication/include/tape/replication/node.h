@@ -62,6 +62,7 @@ struct NodeStats {
   Seq written;                 // in this node's journal
   Seq durable;                 // synced in this node's journal
   Seq replicated;              // primary: what the ack quorum of standbys has (by the ack mode)
+  Seq primary_written;         // standby: the primary's written sequence in its last heartbeat
   std::uint32_t standbys = 0;  // connected, streaming
   std::uint64_t records_received = 0;  // standby
   std::uint64_t records_sent = 0;      // primary
