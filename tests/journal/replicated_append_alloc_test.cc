@@ -11,54 +11,17 @@
 #include <cstdlib>
 #include <new>
 
+#include "common/counting_new.h"
 #include "test_util.h"
-
-namespace {
-thread_local std::uint64_t t_allocations = 0;
-
-void* counted_alloc(std::size_t n, std::size_t align) {
-  ++t_allocations;
-  if (n == 0) n = 1;
-  if (align <= alignof(std::max_align_t)) return std::malloc(n);
-  return std::aligned_alloc(align, (n + align - 1) / align * align);
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n, 0)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n, 0)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (void* p = counted_alloc(n, static_cast<std::size_t>(a))) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  if (void* p = counted_alloc(n, static_cast<std::size_t>(a))) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace tape::test {
 namespace {
 
 TEST(ReplicatedAppendAllocTest, CountingOperatorNewSeesAllocations) {
-  const std::uint64_t before = t_allocations;
+  const std::uint64_t before = thread_allocations();
   void* volatile p = ::operator new(64);
   ::operator delete(p);
-  EXPECT_GE(t_allocations - before, 1u);
+  EXPECT_GE(thread_allocations() - before, 1u);
 }
 
 TEST(ReplicatedAppendAllocTest, AppendReplicatedAllocatesNothingPerRecord) {
@@ -71,10 +34,10 @@ TEST(ReplicatedAppendAllocTest, AppendReplicatedAllocatesNothingPerRecord) {
   TempDir dir;
   std::unique_ptr<Journal> j;
   ASSERT_OK_AND_ASSIGN(j, Journal::open(dir.path(), small_options(4 << 20)));  // no roll
-  const std::uint64_t before = t_allocations;
+  const std::uint64_t before = thread_allocations();
   std::uint64_t failed = 0;
   for (const Bytes& image : images) failed += j->append_replicated(image).has_value() ? 0 : 1;
-  const std::uint64_t allocated = t_allocations - before;
+  const std::uint64_t allocated = thread_allocations() - before;
   EXPECT_EQ(failed, 0u);
   EXPECT_EQ(allocated, 0u) << "allocations while appending " << kRecords << " images";
   EXPECT_EQ(j->next_seq(), Seq{kRecords + 1});
