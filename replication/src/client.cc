@@ -40,13 +40,9 @@ class Client::Impl {
   }
 
   asio::awaitable<Status> connect_to(std::string address) {
-    auto endpoint = parse_endpoint(address);
-    if (!endpoint) co_return endpoint.error();
-    tcp::socket raw(io_);
-    boost::system::error_code ec;
-    co_await raw.async_connect(endpoint.value(), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Status::closed(address + ": " + ec.message());
-    socket_ = std::make_unique<FramedSocket>(std::move(raw));
+    auto connected = co_await connect_within(io_, address, options_.timeout);
+    if (!connected) co_return connected.error();
+    socket_ = connected.value();
     auto id = co_await connect_handshake(*socket_, secret_, PeerKind::kClient, client_id_);
     if (!id) co_return id.error();
     // The primary confirms with a HEARTBEAT; anything else (a standby's ERROR) means not here.
@@ -106,7 +102,7 @@ class Client::Impl {
   Secret secret_;
   std::uint64_t client_id_ = 0;
   asio::io_context io_;
-  std::unique_ptr<FramedSocket> socket_;
+  std::shared_ptr<FramedSocket> socket_;
   std::string primary_;
   std::uint64_t next_request_ = 1;
   std::vector<std::byte> body_;

@@ -63,6 +63,23 @@ void FramedSocket::close() {
   socket_.close(ec);
 }
 
+asio::awaitable<Result<std::shared_ptr<FramedSocket>>> connect_within(
+    asio::io_context& io, const std::string& address, std::chrono::nanoseconds timeout) {
+  auto endpoint = parse_endpoint(address);
+  if (!endpoint) co_return endpoint.error();
+  auto raw = std::make_shared<tcp::socket>(io);
+  boost::system::error_code ec;
+  {
+    Deadline deadline(io, timeout, [raw] {
+      boost::system::error_code ignored;
+      raw->close(ignored);
+    });
+    co_await raw->async_connect(endpoint.value(), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (ec) co_return Status::closed(address + ": " + ec.message());
+  co_return std::make_shared<FramedSocket>(std::move(*raw));
+}
+
 Result<tcp::endpoint> parse_endpoint(std::string_view text) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {

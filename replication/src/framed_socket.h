@@ -3,8 +3,11 @@
 // header (and its length bound) before reading or sizing the body, then the checksum. Errors
 // are values (redirect_error), never exceptions.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,6 +53,31 @@ class FramedSocket {
   std::vector<std::byte> body_;  // reused for every read
   std::vector<std::byte> out_;   // reused for every write
 };
+
+// Runs `expire` unless disarmed within `after`: bounds how long a silent or lost peer can hold
+// a connection that is still being set up (connect, handshake, POSITION, START, FENCE).
+// Disarmed when destroyed.
+class Deadline {
+ public:
+  Deadline(asio::io_context& io, std::chrono::nanoseconds after, std::function<void()> expire)
+      : timer_(io, after) {
+    timer_.async_wait([expire = std::move(expire)](const boost::system::error_code& e) {
+      if (!e) expire();
+    });
+  }
+  ~Deadline() { disarm(); }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  void disarm() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+// Connects within `timeout`: a host that drops packets would otherwise hold the caller for
+// minutes. kClosed naming the address on failure.
+asio::awaitable<Result<std::shared_ptr<FramedSocket>>> connect_within(
+    asio::io_context& io, const std::string& address, std::chrono::nanoseconds timeout);
 
 // "1.2.3.4:5678" or "[::1]:5678" -> endpoint; an error naming the text otherwise.
 Result<tcp::endpoint> parse_endpoint(std::string_view text);

@@ -140,6 +140,8 @@ asio::awaitable<void> Node::Impl::accept_loop() {
 asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
   auto socket = std::make_shared<FramedSocket>(std::move(raw));
   sessions_.push_back(socket);
+  // A peer that connects and then says nothing must not hold a coroutine and a descriptor.
+  Deadline setup(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
   auto hello = co_await accept_handshake(*socket, secret_, node_id_);
   if (!hello) {
     stat_rejected_.fetch_add(1);
@@ -147,6 +149,7 @@ asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
     socket->close();
     co_return;
   }
+  if (hello.value().kind != PeerKind::kFence) setup.disarm();  // FENCE follows at once
   switch (hello.value().kind) {
     case PeerKind::kStandby:
       if (role_.load() != Role::kPrimary) {

@@ -116,7 +116,10 @@ void Node::Impl::update_replicated() {
 
 asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> socket, Hello hello) {
   const std::uint64_t generation = generation_;
-  auto frame = co_await socket->read(kMaxPositionBody);
+  auto frame = co_await [&]() -> asio::awaitable<Result<FrameRef>> {
+    Deadline deadline(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
+    co_return co_await socket->read(kMaxPositionBody);
+  }();
   if (!frame || frame.value().type != FrameType::kPosition) {
     const std::string why = frame ? "POSITION expected" : frame.error().message();
     log("standby " + socket->peer() + ": " + why);
@@ -434,31 +437,13 @@ asio::awaitable<void> Node::Impl::fence_peers(Epoch epoch) {
     for (std::size_t i = 0; i < options_.peers.size(); ++i) {
       if (done[i]) continue;
       all = false;
-      auto endpoint = parse_endpoint(options_.peers[i]);
-      if (!endpoint) continue;
       // Connect, handshake and FENCE are bounded by the heartbeat timeout, like a standby's
       // connect: a peer that never answers (a partition) must not stop the retries, or the
       // old primary would never learn of this epoch once it is reachable again.
-      auto raw = std::make_shared<tcp::socket>(io_);
-      boost::system::error_code ec;
-      {
-        asio::steady_timer limit(io_, options_.heartbeat_timeout);
-        limit.async_wait([raw](const boost::system::error_code& e) {
-          if (!e) {
-            boost::system::error_code ignored;
-            raw->close(ignored);
-          }
-        });
-        co_await raw->async_connect(endpoint.value(),
-                                    asio::redirect_error(asio::use_awaitable, ec));
-        limit.cancel();
-      }
-      if (ec) continue;
-      auto socket = std::make_shared<FramedSocket>(std::move(*raw));
-      asio::steady_timer limit(io_, options_.heartbeat_timeout);
-      limit.async_wait([socket](const boost::system::error_code& e) {
-        if (!e) socket->close();
-      });
+      auto connected = co_await connect_within(io_, options_.peers[i], options_.heartbeat_timeout);
+      if (!connected) continue;
+      auto socket = connected.value();
+      Deadline deadline(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
       auto shook = co_await connect_handshake(*socket, secret_, PeerKind::kFence, node_id_);
       if (!shook) continue;
       std::vector<std::byte> body;

@@ -165,24 +165,9 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
 
 asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
                                                    std::uint64_t generation) {
-  auto endpoint = parse_endpoint(address);
-  if (!endpoint) co_return endpoint.error();
-  tcp::socket raw(io_);
-  boost::system::error_code ec;
-  {
-    // A connect to a host that drops packets would wait minutes: bound it by the timeout.
-    asio::steady_timer limit(io_, options_.heartbeat_timeout);
-    limit.async_wait([&raw](const boost::system::error_code& e) {
-      if (!e) {
-        boost::system::error_code ignored;
-        raw.close(ignored);
-      }
-    });
-    co_await raw.async_connect(endpoint.value(), asio::redirect_error(asio::use_awaitable, ec));
-    limit.cancel();
-  }
-  if (ec) co_return Status::closed(address + ": " + ec.message());
-  auto socket = std::make_shared<FramedSocket>(std::move(raw));
+  auto connected = co_await connect_within(io_, address, options_.heartbeat_timeout);
+  if (!connected) co_return connected.error();
+  auto socket = connected.value();
   sessions_.push_back(socket);
   struct Forget {
     Node::Impl* self;
@@ -195,9 +180,8 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
   // The handshake, POSITION and START are bounded like the connect: a primary that accepted
   // but never answers (hung, or its bytes lost) must not hold this loop, and with it the
   // reconnects and the promotion check, forever. Cancelled once START is in.
-  asio::steady_timer setup_limit(io_, options_.heartbeat_timeout);
-  setup_limit.async_wait([this, socket, address](const boost::system::error_code& e) {
-    if (e || !socket->is_open()) return;
+  Deadline setup_limit(io_, options_.heartbeat_timeout, [this, socket, address] {
+    if (!socket->is_open()) return;
     log(address + ": no START within " + std::to_string(options_.heartbeat_timeout.count()) +
         " ms; closing");
     socket->close();
@@ -224,7 +208,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     co_return start.error();
   }
   const Start& st = start.value();
-  setup_limit.cancel();
+  setup_limit.disarm();
   if (st.epoch > highest_seen_epoch_) highest_seen_epoch_ = st.epoch;
 
   if (mirror_ && st.truncate && st.truncate_after < mirror_->journal().written_seq()) {
@@ -307,6 +291,9 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
       // for this record or any later one when it fails).
       auto appended = journal.append_replicated({image, length});
       if (!appended) {
+        // The valid records before this one are stored: count them and let them sync.
+        stat_written_.store(journal.written_seq().value(), std::memory_order_relaxed);
+        mirror_->written(journal.written_seq());
         co_await reject(*socket, ErrorCode::kBadRecord, appended.error().message());
         co_return appended.error();
       }
