@@ -50,6 +50,7 @@
 #include <thread>
 #include <vector>
 
+#include "tape/engine/clock.h"
 #include "tape/journal/format.h"
 #include "tape/journal/journal.h"
 
@@ -68,11 +69,7 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // CLOCK_MONOTONIC in nanoseconds: the clock the engine times its syncs with.
-inline std::int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+using engine::monotonic_ns;
 
 inline std::string fs_type_name(const fs::path& p) {
   struct statfs st {};

@@ -13,8 +13,8 @@
 #include <optional>
 #include <thread>
 
-#include "clock.h"
 #include "idle.h"
+#include "tape/engine/clock.h"
 #include "watermark.h"
 
 namespace tape::engine {
@@ -150,8 +150,8 @@ Status Engine::Impl::open(const std::filesystem::path& dir) {
   return start(std::move(j).value());
 }
 
+// Options are validated by open() and adopt() before this.
 Status Engine::Impl::start(std::unique_ptr<journal::Journal> journal) {
-  TAPE_RETURN_IF_ERROR(validate(options_));
   TAPE_RETURN_IF_ERROR(journal->health());
   journal_ = std::move(journal);
   const std::filesystem::path& dir = journal_->dir();
@@ -373,6 +373,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::filesystem::path& dir,
 Result<std::unique_ptr<Engine>> Engine::adopt(std::unique_ptr<journal::Journal> journal,
                                               const EngineOptions& options) {
   if (!journal) return Status::invalid_argument("no journal to adopt");
+  TAPE_RETURN_IF_ERROR(validate(options));
   auto impl = std::make_unique<Impl>(options);
   if (Status s = impl->start(std::move(journal)); !s.is_ok()) return s;
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));

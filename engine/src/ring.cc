@@ -6,7 +6,7 @@
 #include <cstring>
 #include <new>
 
-#include "clock.h"
+#include "tape/engine/clock.h"
 
 namespace tape::engine {
 namespace {

@@ -11,7 +11,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "clock.h"
+#include "tape/engine/clock.h"
 #include "tape/journal/status.h"
 
 namespace tape::engine {

@@ -10,12 +10,6 @@
 
 namespace tape::replication {
 
-std::int64_t monotonic_now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 std::string_view role_name(Role role) {
   switch (role) {
     case Role::kStandby:

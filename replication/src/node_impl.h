@@ -17,6 +17,7 @@
 #include "asio.h"
 #include "framed_socket.h"
 #include "progress.h"
+#include "tape/engine/clock.h"
 #include "tape/engine/engine.h"
 #include "tape/journal/journal.h"
 #include "tape/replication/auth.h"
@@ -143,6 +144,6 @@ class Node::Impl {
   std::atomic<std::int64_t> stat_last_promotion_ns_{0};
 };
 
-std::int64_t monotonic_now_ns();
+using engine::monotonic_ns;
 
 }  // namespace tape::replication

@@ -7,6 +7,7 @@
 
 #include "handshake.h"
 #include "node_impl.h"
+#include "record_image.h"
 #include "tape/journal/format.h"
 #include "tape/journal/reader.h"
 #include "tape/replication/common_point.h"
@@ -16,18 +17,6 @@ namespace tape::replication {
 namespace {
 
 constexpr std::uint32_t kMaxPositionBody = 40 + kMaxEpochHistory * 16;
-
-// The record image a Reader's view lies in: header + payload + alignment, in the mapping.
-std::span<const std::byte> image_of(const journal::RecordView& r) {
-  const std::byte* start = r.payload.data() - journal::format::kRecordHeaderSize;
-  return {start, journal::format::align_up(journal::format::kRecordHeaderSize + r.payload.size())};
-}
-
-std::uint64_t checksum_of(const journal::RecordView& r) {
-  std::uint64_t c;
-  std::memcpy(&c, r.payload.data() - journal::format::kRecordHeaderSize + 8, sizeof c);
-  return c;
-}
 
 }  // namespace
 
@@ -116,10 +105,9 @@ void Node::Impl::update_replicated() {
 
 asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> socket, Hello hello) {
   const std::uint64_t generation = generation_;
-  auto frame = co_await [&]() -> asio::awaitable<Result<FrameRef>> {
-    Deadline deadline(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
-    co_return co_await socket->read(kMaxPositionBody);
-  }();
+  Deadline position_deadline(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
+  auto frame = co_await socket->read(kMaxPositionBody);
+  position_deadline.disarm();
   if (!frame || frame.value().type != FrameType::kPosition) {
     const std::string why = frame ? "POSITION expected" : frame.error().message();
     log("standby " + socket->peer() + ": " + why);
@@ -197,7 +185,7 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
   asio::co_spawn(io_, stream_records(socket, plan.from, generation), asio::detached);
 
   // Receive side: ACKs and HEARTBEATs; a standby silent for the timeout is dropped.
-  auto heard = std::make_shared<std::int64_t>(monotonic_now_ns());
+  auto heard = std::make_shared<std::int64_t>(monotonic_ns());
   asio::co_spawn(io_, drop_if_silent(socket, heard, "standby", generation), asio::detached);
   while (generation == generation_) {
     auto in = co_await socket->read(kMaxHandshakeBody);
@@ -207,7 +195,7 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
       }
       break;
     }
-    *heard = monotonic_now_ns();
+    *heard = monotonic_ns();
     if (in.value().type == FrameType::kAck) {
       auto ack = decode_ack(in.value().body);
       if (!ack) {
@@ -287,13 +275,13 @@ asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> s
       next = Seq(next.value() + 1);
     }
     if (count == 0) {
-      if (monotonic_now_ns() - last_sent >= interval) {
+      if (monotonic_ns() - last_sent >= interval) {
         std::vector<std::byte> body;
         encode(Heartbeat{epoch_, engine_ ? engine_->written_seq() : Seq(),
-                         engine_ ? engine_->local_durable_seq() : Seq(), monotonic_now_ns()},
+                         engine_ ? engine_->local_durable_seq() : Seq(), monotonic_ns()},
                body);
         if (Status s = co_await socket->write(FrameType::kHeartbeat, body); !s) break;
-        last_sent = monotonic_now_ns();
+        last_sent = monotonic_ns();
       }
       co_await progress_.wait(options_.heartbeat_interval);
       continue;
@@ -306,7 +294,7 @@ asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> s
     std::copy(header.begin(), header.end(), out.begin());
     if (Status s = co_await socket->write_encoded(out); !s) break;
     stat_sent_.fetch_add(count, std::memory_order_relaxed);
-    last_sent = monotonic_now_ns();
+    last_sent = monotonic_ns();
   }
   socket->close();
 }
@@ -317,8 +305,7 @@ asio::awaitable<void> Node::Impl::serve_client(std::shared_ptr<FramedSocket> soc
     // "I am the primary": a client waits for this (a standby answers ERROR instead), so it
     // never mistakes an authenticated standby for the node that takes its appends.
     std::vector<std::byte> body;
-    encode(Heartbeat{epoch_, engine_->written_seq(), engine_->durable_seq(), monotonic_now_ns()},
-           body);
+    encode(Heartbeat{epoch_, engine_->written_seq(), engine_->durable_seq(), monotonic_ns()}, body);
     if (Status s = co_await socket->write(FrameType::kHeartbeat, body); !s) co_return;
   }
   auto pending = std::make_shared<std::deque<PendingAppend>>();
@@ -383,7 +370,7 @@ asio::awaitable<void> Node::Impl::drop_if_silent(std::shared_ptr<FramedSocket> s
     asio::steady_timer t(io_, options_.heartbeat_interval);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (socket->is_open() && monotonic_now_ns() - *heard > timeout) {
+    if (socket->is_open() && monotonic_ns() - *heard > timeout) {
       log(what + " " + socket->peer() + " silent for " +
           std::to_string(options_.heartbeat_timeout.count()) + " ms; dropping it");
       socket->close();

@@ -9,10 +9,10 @@
 
 #include "handshake.h"
 #include "node_impl.h"
+#include "record_image.h"
 #include "tape/journal/format.h"
 #include "tape/journal/reader.h"
 #include "tape/replication/common_point.h"
-#include "wire.h"
 
 namespace tape::replication {
 namespace {
@@ -34,9 +34,7 @@ std::optional<std::uint64_t> checksum_at(const std::filesystem::path& dir, Seq s
   if (!reader) return std::nullopt;
   auto r = reader.value()->read(seq);
   if (!r) return std::nullopt;
-  std::uint64_t c;
-  std::memcpy(&c, r.value().payload.data() - journal::format::kRecordHeaderSize + 8, sizeof c);
-  return c;
+  return checksum_of(r.value());
 }
 
 }  // namespace
@@ -140,7 +138,7 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
       if (!s.is_ok() && s.code() != Status::Code::kClosed) log(peer + ": " + s.message());
     }
     const bool lost =
-        last_heard_ns_ != 0 && monotonic_now_ns() - last_heard_ns_ >
+        last_heard_ns_ != 0 && monotonic_ns() - last_heard_ns_ >
                                    std::chrono::nanoseconds(options_.heartbeat_timeout).count();
     if (lost && options_.auto_promote) {
       if (Status s = promote(); !s) {
@@ -154,7 +152,7 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
     if (last_heard_ns_ != 0 && options_.auto_promote) {
       const std::int64_t due = last_heard_ns_ +
                                std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1 -
-                               monotonic_now_ns();
+                               monotonic_ns();
       pause = std::min(pause, std::chrono::nanoseconds(std::max<std::int64_t>(due, 0)));
     }
     asio::steady_timer t(io_, pause);
@@ -245,7 +243,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     co_return Status::invalid_argument(why);
   }
   log("following " + address + " from seq " + std::to_string(st.first_seq.value()));
-  last_heard_ns_ = monotonic_now_ns();
+  last_heard_ns_ = monotonic_ns();
   auto heard = std::make_shared<std::int64_t>(last_heard_ns_);
   asio::co_spawn(io_, drop_if_silent(socket, heard, "primary", generation), asio::detached);
   asio::co_spawn(io_, send_acks(socket, generation), asio::detached);
@@ -253,7 +251,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
   while (generation == generation_) {
     auto in = co_await socket->read(st.max_frame);
     if (!in) co_return in.error();
-    last_heard_ns_ = *heard = monotonic_now_ns();
+    last_heard_ns_ = *heard = monotonic_ns();
     if (in.value().type == FrameType::kHeartbeat) {
       auto hb = decode_heartbeat(in.value().body);
       if (!hb) {
@@ -285,7 +283,8 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     std::size_t pos = 0;
     for (std::uint32_t i = 0; i < v.count; ++i) {
       const std::byte* image = v.images.data() + pos;
-      const std::uint32_t length = wire::load_u32(image);
+      const journal::format::RecordHeader header = header_at(image);
+      const std::uint32_t length = header.length;
       pos += journal::format::align_up(length);
       // Checks checksum, sequence, type and flags before writing a byte (nothing is written
       // for this record or any later one when it fails).
@@ -297,8 +296,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
         co_await reject(*socket, ErrorCode::kBadRecord, appended.error().message());
         co_return appended.error();
       }
-      std::uint16_t type;
-      std::memcpy(&type, image + 4, sizeof type);
+      const std::uint16_t type = header.type;
       if (type == static_cast<std::uint16_t>(journal::format::RecordType::kEpoch)) {
         epoch_ = journal.epoch();
         stat_epoch_.store(epoch_.value());
@@ -306,7 +304,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
                  type == static_cast<std::uint16_t>(journal::format::RecordType::kData)) {
         journal::RecordView view;
         view.seq = appended.value();
-        std::memcpy(&view.timestamp_ns, image + 24, sizeof view.timestamp_ns);
+        view.timestamp_ns = header.timestamp_ns;
         view.type = journal::format::RecordType::kData;
         view.payload = {image + journal::format::kRecordHeaderSize,
                         length - journal::format::kRecordHeaderSize};
@@ -337,25 +335,25 @@ asio::awaitable<void> Node::Impl::send_acks(std::shared_ptr<FramedSocket> socket
     const Seq durable = std::min(mirror_->durable(), received);
     stat_durable_.store(durable.value(), std::memory_order_relaxed);
     const bool moved = received != sent_received || durable != sent_durable;
-    if (moved || monotonic_now_ns() - last_sent >= interval) {
+    if (moved || monotonic_ns() - last_sent >= interval) {
       out.clear();
       body.clear();
       encode(Ack{received, durable}, body);
       append_frame(out, FrameType::kAck, body);
       body.clear();
-      encode(Heartbeat{epoch_, received, durable, monotonic_now_ns()}, body);
+      encode(Heartbeat{epoch_, received, durable, monotonic_ns()}, body);
       append_frame(out, FrameType::kHeartbeat, body);
       if (Status s = co_await socket->write_encoded(out); !s) co_return;
       sent_received = received;
       sent_durable = durable;
-      last_sent = monotonic_now_ns();
+      last_sent = monotonic_ns();
     }
     co_await progress_.wait(options_.heartbeat_interval);
   }
 }
 
 Status Node::Impl::promote() {
-  const std::int64_t began = monotonic_now_ns();
+  const std::int64_t began = monotonic_ns();
   const std::int64_t silent_ns = began - last_heard_ns_;
   const Epoch next(std::max(epoch_, highest_seen_epoch_).value() + 1);
   std::unique_ptr<journal::Journal> journal;
@@ -373,10 +371,10 @@ Status Node::Impl::promote() {
   set_role(Role::kPrimary);
   TAPE_RETURN_IF_ERROR(open_primary(std::move(journal)));
   stat_promotions_.fetch_add(1);
-  stat_last_promotion_ns_.store(monotonic_now_ns());
+  stat_last_promotion_ns_.store(monotonic_ns());
   log("promoted to primary at epoch " + std::to_string(next.value()) + " after " +
       std::to_string(silent_ns / 1'000'000) + " ms without the primary (promotion took " +
-      std::to_string((monotonic_now_ns() - began) / 1000) + " us)");
+      std::to_string((monotonic_ns() - began) / 1000) + " us)");
   asio::co_spawn(io_, fence_peers(next), asio::detached);
   return Status::ok();
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 
+#include "tape/engine/clock.h"
 #include "tape/engine/ring.h"
 
 namespace tape::engine::test {
@@ -64,11 +65,7 @@ inline std::size_t first_mismatch(std::span<const std::byte> got, std::uint64_t 
   return got.size();
 }
 
-inline std::int64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+using engine::monotonic_ns;
 
 // Bytes a record of `payload` bytes occupies in the ring (header + payload, 8-aligned).
 inline std::uint64_t record_bytes(std::uint64_t payload) {

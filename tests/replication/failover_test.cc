@@ -46,6 +46,7 @@
 #include "client_payload.h"
 #include "cluster.h"
 #include "journal/test_util.h"
+#include "tape/engine/clock.h"
 #include "tape/journal/format.h"
 #include "tape/replication/auth.h"
 #include "tape/replication/client.h"
@@ -68,12 +69,6 @@ constexpr int kTimeoutMs = 300;
 constexpr int kTakeoverMarginMs = 1500;
 constexpr std::size_t kMaxPayload = 2000;        // test::seq_payload sizes, capped
 constexpr std::uint64_t kTailIndex = 1'000'000;  // payload indexes of never-acknowledged records
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
@@ -200,7 +195,7 @@ class Watchdog {
       : thread_([this] {
           std::unique_lock lock(mu_);
           while (!done_) {
-            if (deadline_ != 0 && mono_ns() > deadline_) {
+            if (deadline_ != 0 && engine::monotonic_ns() > deadline_) {
               std::fprintf(stderr, "failover_test: watchdog: %s is stuck; killing its processes\n",
                            what_.c_str());
               kill_all_live(SIGKILL);
@@ -220,7 +215,7 @@ class Watchdog {
   void arm(std::string what, std::chrono::seconds limit) {
     std::lock_guard lock(mu_);
     what_ = std::move(what);
-    deadline_ = mono_ns() + std::chrono::nanoseconds(limit).count();
+    deadline_ = engine::monotonic_ns() + std::chrono::nanoseconds(limit).count();
   }
   void disarm() {
     std::lock_guard lock(mu_);
@@ -316,11 +311,11 @@ class Producer {
 
  private:
   void note(const std::string& what) {
-    events_ += std::to_string(ms(mono_ns() - start_ns_)) + " ms: " + what + "\n";
+    events_ += std::to_string(ms(engine::monotonic_ns() - start_ns_)) + " ms: " + what + "\n";
   }
 
   void run() {
-    start_ns_ = mono_ns();
+    start_ns_ = engine::monotonic_ns();
     ClientOptions o;
     o.nodes = nodes_;
     o.secret_file = secret_;
@@ -330,7 +325,7 @@ class Producer {
       auto c = Client::connect(o);
       if (c.has_value()) {
         client = std::move(c).value();
-      } else if (stop_.load() || mono_ns() - start_ns_ > 10'000'000'000) {
+      } else if (stop_.load() || engine::monotonic_ns() - start_ns_ > 10'000'000'000) {
         note("no connection: " + c.error().to_string());
         failed_ = true;
         return;
@@ -368,7 +363,7 @@ class Producer {
           }
           acked_.fetch_add(n);
           if (after_kill_failure) {
-            if (gap_ns_.load() == 0) gap_ns_.store(mono_ns() - kill_ns_.load());
+            if (gap_ns_.load() == 0) gap_ns_.store(engine::monotonic_ns() - kill_ns_.load());
             acked_after_.fetch_add(n);
           }
           if (outage != 0) {
@@ -378,7 +373,7 @@ class Producer {
           break;
         }
         if (outage == 0) {
-          outage = mono_ns();
+          outage = engine::monotonic_ns();
           note("lost " + client->primary() + " with index " + std::to_string(index) + "..+" +
                std::to_string(n) + " unacknowledged: " + ack.error().to_string());
         }
@@ -389,7 +384,7 @@ class Producer {
           std::this_thread::sleep_for(5ms);
         }
         if (stop_.load()) return;
-        if (mono_ns() - outage > 15'000'000'000) {
+        if (engine::monotonic_ns() - outage > 15'000'000'000) {
           note("no primary for 15 s");
           failed_ = true;
           return;
@@ -609,7 +604,7 @@ void Trial::run(TrialResult* result) {
     // Cut the standby off (stopped, so it neither receives nor promotes), wait until the
     // primary drops it, then have the primary write records no standby ever sees and no
     // producer is ever told about.
-    const std::int64_t stopped_ns = mono_ns();
+    const std::int64_t stopped_ns = engine::monotonic_ns();
     b.signal(SIGSTOP);
     std::string dropped;
     ASSERT_TRUE(wait_until(
@@ -641,7 +636,7 @@ void Trial::run(TrialResult* result) {
   }
 
   // Kill the primary.
-  const std::int64_t kill_ns = mono_ns();
+  const std::int64_t kill_ns = engine::monotonic_ns();
   if (producer_) producer_->mark_kill(kill_ns);
   a.signal(SIGKILL);
   const test::ChildExit killed = a.wait(10s);
@@ -691,7 +686,7 @@ void Trial::run(TrialResult* result) {
     ASSERT_FALSE(old.records.empty()) << old.open_error.to_string();
     old_last = old.records.back().seq;
     start(a2_, "a2", "standby", a_dir_, a_addr_, b_addr_, /*degrade=*/false);
-    const std::int64_t restarted_ns = mono_ns();
+    const std::int64_t restarted_ns = engine::monotonic_ns();
     ASSERT_TRUE(
         wait_until([&] { return field(status_of(b, restarted_ns), "standbys") == 1u; }, 10s))
         << "the old primary did not rejoin";
@@ -723,7 +718,8 @@ void Trial::run(TrialResult* result) {
   }
 
   if (plan_.rejoin) {
-    ASSERT_TRUE(wait_same_written(*a2_, b, mono_ns())) << "the rejoined node did not catch up";
+    ASSERT_TRUE(wait_same_written(*a2_, b, engine::monotonic_ns()))
+        << "the rejoined node did not catch up";
     const test::ChildExit e2 = a2_->stop();
     EXPECT_TRUE(e2.ok()) << e2.describe();
     result->rejoined = true;
@@ -788,7 +784,7 @@ TEST(FailoverTest, KillThePrimaryRepeatedlyAndNoAcknowledgedRecordIsLost) {
   Watchdog watchdog;
   std::vector<double> takeovers, gaps;
   std::size_t checked = 0, rejoins = 0, truncations = 0, client_processes = 0;
-  const std::int64_t start = mono_ns();
+  const std::int64_t start = engine::monotonic_ns();
   for (std::uint64_t t = 0; t < trials; ++t) {
     TrialPlan plan;
     plan.number = static_cast<int>(t);
@@ -822,7 +818,7 @@ TEST(FailoverTest, KillThePrimaryRepeatedlyAndNoAcknowledgedRecordIsLost) {
       "[ failover ] takeover (kill -> promoted, timeout %d ms): %s\n"
       "[ failover ] client gap (kill -> first ack by the new primary): %s\n"
       "[ failover ] old primary rejoined %zu times, cut an unreplicated tail %zu times\n",
-      takeovers.size(), ms(mono_ns() - start) / 1000, client_processes, checked,
+      takeovers.size(), ms(engine::monotonic_ns() - start) / 1000, client_processes, checked,
       ::testing::Test::HasFailure() ? "FAILED (see above)" : "none lost", kTimeoutMs,
       distribution(takeovers).c_str(), distribution(gaps).c_str(), rejoins, truncations);
   std::fflush(stdout);

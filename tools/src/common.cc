@@ -1,9 +1,9 @@
 #include "common.h"
 
-#include <time.h>
-
 #include <cstdio>
 #include <system_error>
+
+#include "tape/engine/clock.h"
 
 namespace tape::cli {
 
@@ -45,11 +45,7 @@ Result<std::unique_ptr<journal::Reader>> open_reader_at(const std::filesystem::p
   return opened;
 }
 
-std::int64_t steady_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+std::int64_t steady_ns() { return engine::monotonic_ns(); }
 
 double seconds_since(std::int64_t start_ns) {
   return static_cast<double>(steady_ns() - start_ns) / 1e9;

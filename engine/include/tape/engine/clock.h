@@ -1,5 +1,6 @@
 #pragma once
-// The engine's one monotonic clock, for deadlines and durations (not record timestamps).
+// The project's one monotonic clock (CLOCK_MONOTONIC ns), for deadlines and durations; record
+// timestamps use journal::now_ns() (CLOCK_REALTIME) instead.
 
 #include <time.h>
 
