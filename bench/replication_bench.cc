@@ -8,6 +8,10 @@
 //       primary's journal; a standby starts and the row times until it has them all durable:
 //       the stream from mapped segments, the standby's checks, appends and group-commit syncs.
 //       Records/s and record bytes/s; vs_loopback_tcp = bytes/s ÷ the TCP row.
+//   replication_catchup_tmpfs/<size>     the same with both journals on tmpfs (/dev/shm) and
+//       no zero fill: NOT PERSISTENT (a sync there writes nothing to a disk). The disk is out
+//       of it, so this row is the network and protocol path alone: the primary's reads, the
+//       frames, the standby's checks and appends.
 //   replication_ack_latency/<mode>       one record per request, waited for, 2000 times:
 //       mode 0 = local durable (no standby), 1 = standby durable. p50/p99/p99.9 µs; the
 //       standby row reports target_p99_us = local p99 + 2 × TCP RTT p99 and vs_target.
@@ -15,18 +19,25 @@
 //       killed); time until the standby has promoted and accepted an append, 5 times, against
 //       the configured heartbeat timeout (200 ms). Target: ≤ timeout + 20 ms. Also reported:
 //       promoted_p50_ms, when the standby's role changed (before it accepts the append).
+//   replication_election_failover        the same with a primary and two standbys (ack quorum 1):
+//       the standbys elect one of them (a vote round, a synced vote file on each) before it
+//       promotes. Same target.
 // Engines use group commit; segments 64 MiB; the machine has 2 cores, so client, both nodes'
 // network threads and both engines' threads share them: expect every row to be CPU-bound.
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -197,27 +208,69 @@ struct Pair {
     o.heartbeat_interval = 20ms;
     o.heartbeat_timeout = kTimeout;
     o.engine.journal.log = [](std::string_view) {};
-    o.log = [](std::string_view) {};
+    // TAPE_BENCH_LOG=1: the nodes' logs on stderr, stamped with CLOCK_MONOTONIC in ms.
+    if (std::getenv("TAPE_BENCH_LOG") != nullptr) {
+      o.log = [](std::string_view line) {
+        std::fprintf(stderr, "%.3f %.*s\n", static_cast<double>(monotonic_ns()) / 1e6,
+                     static_cast<int>(line.size()), line.data());
+      };
+    } else {
+      o.log = [](std::string_view) {};
+    }
     return o;
   }
 };
 
+// CPU time of every thread of this process (both nodes, their engines and flushers), seconds.
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// A fresh directory on tmpfs, removed by the destructor.
+struct TmpfsDir {
+  fs::path path;
+  TmpfsDir() {
+    static std::atomic<int> counter{0};
+    path = fs::path("/dev/shm") / ("tape-replication-bench-" + std::to_string(::getpid()) + "-" +
+                                   std::to_string(counter.fetch_add(1)));
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    fs::create_directories(path, ec);
+    if (ec) die("cannot create " + path.string() + ": " + ec.message());
+  }
+  ~TmpfsDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TmpfsDir(const TmpfsDir&) = delete;
+  TmpfsDir& operator=(const TmpfsDir&) = delete;
+};
+
 // The primary's journal is written first (directly, no network); then a standby starts and
 // the row times its catch-up: the stream from mapped segments through the standby's checks,
-// appends and syncs, until it has every record durable.
-void replication_catchup(benchmark::State& state) {
+// appends and syncs, until it has every record durable. `tmpfs`: both journals in /dev/shm,
+// without zero fill (non-persistent: the disk is out of the measurement).
+void catchup(benchmark::State& state, bool tmpfs) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::uint64_t records = size <= 64 ? 1'000'000 : 200'000;
   const auto payload = make_payload(size);
-  double seconds = 0;
+  double seconds = 0, cpu = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    const fs::path root = fresh_dir("replication-catchup");
+    std::optional<TmpfsDir> shm;
+    if (tmpfs) shm.emplace();
+    const fs::path root = tmpfs ? shm->path : fresh_dir("replication-catchup");
     const fs::path secret = root / "secret";
     if (!replication::write_new_secret(secret)) die("secret");
     {
       journal::JournalOptions jo;
       jo.log = [](std::string_view) {};
+      jo.zero_fill = !tmpfs;
       auto j = journal::Journal::open(root / "a", jo);
       if (!j) die("journal: " + j.error().to_string());
       for (std::uint64_t i = 0; i < records; ++i) {
@@ -233,6 +286,7 @@ void replication_catchup(benchmark::State& state) {
       o.ack_mode = AckMode::kLocal;
       o.auto_promote = false;
       o.engine.journal.log = [](std::string_view) {};
+      o.engine.journal.zero_fill = !tmpfs;
       o.log = [](std::string_view) {};
       return o;
     };
@@ -242,10 +296,12 @@ void replication_catchup(benchmark::State& state) {
     b_options.peers = {a.value()->listen_address()};
     state.ResumeTiming();
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     auto b = Node::start(b_options, Role::kStandby);
     if (!b) die("standby: " + b.error().to_string());
     while (b.value()->stats().durable.value() < records) std::this_thread::sleep_for(1ms);
     const double s = seconds_since(t0);
+    cpu += process_cpu_seconds() - cpu0;
     seconds += s;
     state.SetIterationTime(s);
     state.PauseTiming();
@@ -259,7 +315,16 @@ void replication_catchup(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
   set_ratio(state, "vs_loopback_tcp", bytes / seconds, "tcp_bytes");
+  // Costs that depend less on the machine's load than the rate: CPU time of all threads (both
+  // nodes) per record, and how many cores the catch-up kept busy.
+  state.counters["cpu_ns_per_record"] =
+      cpu * 1e9 / static_cast<double>(state.iterations() * records);
+  state.counters["cores_busy"] = cpu / seconds;
+  if (tmpfs) state.SetLabel("tmpfs, non-persistent");
 }
+
+void replication_catchup(benchmark::State& state) { catchup(state, false); }
+void replication_catchup_tmpfs(benchmark::State& state) { catchup(state, true); }
 
 void replication_ack_latency(benchmark::State& state) {
   const bool standby = state.range(0) != 0;
@@ -321,6 +386,76 @@ void replication_failover(benchmark::State& state) {
   state.counters["vs_target"] = (timeout_ms + 20) / (static_cast<double>(hist->max()) / 1e6);
 }
 
+// A port on 127.0.0.1 free a moment ago: three nodes must know each other's addresses before
+// any of them starts.
+std::string free_local_address() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    die("free port");
+  }
+  ::close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+void replication_election_failover(benchmark::State& state) {
+  auto hist = std::make_unique<LogHistogram>();
+  const auto payload = make_payload(64);
+  const std::span<const std::byte> one[] = {payload};
+  for (auto _ : state) {
+    for (int trial = 0; trial < 5; ++trial) {
+      Pair base(AckMode::kLocal, false);  // only for its directory, secret and options
+      (void)base.primary->stop();
+      base.client.reset();
+      const std::vector<std::string> addr = {free_local_address(), free_local_address(),
+                                             free_local_address()};
+      std::vector<std::unique_ptr<Node>> nodes;
+      for (std::size_t i = 0; i < 3; ++i) {
+        NodeOptions o = base.options("n" + std::to_string(i));
+        o.listen = addr[i];
+        for (std::size_t j = 0; j < 3; ++j) {
+          if (j != i) o.peers.push_back(addr[j]);
+        }
+        o.ack_mode = AckMode::kStandbyDurable;
+        o.ack_quorum = 1;
+        auto n = Node::start(o, i == 0 ? Role::kPrimary : Role::kStandby);
+        if (!n) die("node: " + n.error().to_string());
+        nodes.push_back(std::move(n).value());
+      }
+      ClientOptions c;
+      c.nodes = addr;
+      c.secret_file = base.secret;
+      c.timeout = 30s;
+      auto client = Client::connect(c);
+      if (!client) die("client: " + client.error().to_string());
+      for (int i = 0; i < 100; ++i) {
+        if (!client.value()->append(one)) die("append before failover");
+      }
+      const std::int64_t t0 = monotonic_ns();
+      (void)nodes[0]->stop();
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (nodes[1]->role() != Role::kPrimary && nodes[2]->role() != Role::kPrimary) {
+        if (std::chrono::steady_clock::now() > deadline) die("no election winner");
+        std::this_thread::sleep_for(100us);
+      }
+      if (!client.value()->reconnect()) die("reconnect");
+      if (!client.value()->append(one)) die("append after failover");
+      hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
+      client.value().reset();
+      for (auto& n : nodes) (void)n->stop();
+    }
+  }
+  const double timeout_ms = static_cast<double>(kTimeout.count());
+  state.counters["timeout_ms"] = timeout_ms;
+  state.counters["takeover_p50_ms"] = static_cast<double>(hist->percentile(0.5)) / 1e6;
+  state.counters["takeover_max_ms"] = static_cast<double>(hist->max()) / 1e6;
+  state.counters["vs_target"] = (timeout_ms + 20) / (static_cast<double>(hist->max()) / 1e6);
+}
+
 BENCHMARK(replication_baseline_tcp)
     ->Arg(64)
     ->Arg(1024)
@@ -334,8 +469,15 @@ BENCHMARK(replication_catchup)
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_catchup_tmpfs)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_ack_latency)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_failover)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_election_failover)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tape::bench

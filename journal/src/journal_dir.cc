@@ -26,7 +26,7 @@ Result<DirListing> list_journal_dir(const std::filesystem::path& dir) {
     } else if (format::parse_index_file_name(name, &base)) {
       listing.indexes.emplace_back(base, name);
     } else if (name != format::kLockFileName && name != format::kPreallocFileName &&
-               !name.ends_with(".idx.tmp")) {
+               name != format::kVoteFileName && !name.ends_with(".tmp")) {
       listing.unknown.push_back(name);
     }
   }

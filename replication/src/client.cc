@@ -7,13 +7,14 @@
 #include "framed_socket.h"
 #include "handshake.h"
 #include "tape/replication/auth.h"
+#include "tls_context.h"
 
 namespace tape::replication {
 
 class Client::Impl {
  public:
-  Impl(ClientOptions options, Secret secret)
-      : options_(std::move(options)), secret_(std::move(secret)) {
+  Impl(ClientOptions options, Secret secret, std::shared_ptr<asio::ssl::context> tls)
+      : options_(std::move(options)), secret_(std::move(secret)), tls_(std::move(tls)) {
     std::random_device rd;
     client_id_ = (std::uint64_t{rd()} << 32) | rd();
   }
@@ -40,7 +41,7 @@ class Client::Impl {
   }
 
   asio::awaitable<Status> connect_to(std::string address) {
-    auto connected = co_await connect_within(io_, address, options_.timeout);
+    auto connected = co_await connect_within(io_, address, options_.timeout, tls_.get());
     if (!connected) co_return connected.error();
     socket_ = connected.value();
     auto id = co_await connect_handshake(*socket_, secret_, PeerKind::kClient, client_id_);
@@ -100,6 +101,7 @@ class Client::Impl {
 
   ClientOptions options_;
   Secret secret_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain TCP
   std::uint64_t client_id_ = 0;
   asio::io_context io_;
   std::shared_ptr<FramedSocket> socket_;
@@ -115,7 +117,10 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
   if (options.nodes.empty()) return Status::invalid_argument("a client needs at least one node");
   auto secret = Secret::load(options.secret_file);
   if (!secret) return secret.error();
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(secret).value());
+  auto tls = make_tls_context(options.tls);
+  if (!tls) return tls.error();
+  auto impl =
+      std::make_unique<Impl>(std::move(options), std::move(secret).value(), std::move(tls).value());
   TAPE_RETURN_IF_ERROR(impl->connect_any());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }

@@ -36,6 +36,10 @@ std::string_view frame_type_name(FrameType type) {
       return "FENCE";
     case FrameType::kError:
       return "ERROR";
+    case FrameType::kVoteRequest:
+      return "VOTE_REQUEST";
+    case FrameType::kVote:
+      return "VOTE";
   }
   return "UNKNOWN";
 }

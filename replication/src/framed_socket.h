@@ -1,13 +1,16 @@
 #pragma once
 // One TCP connection speaking tape frames, for coroutines on an io_context: reads check the
 // header (and its length bound) before reading or sizing the body, then the checksum. Errors
-// are values (redirect_error), never exceptions.
+// are values (redirect_error), never exceptions. With a TLS context, every byte goes through
+// an ssl::stream over the same socket once handshake() succeeded; without one, straight to
+// the socket (the plain path pays one branch per read or write).
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,7 +36,15 @@ struct FrameRef {
 
 class FramedSocket {
  public:
-  explicit FramedSocket(tcp::socket socket);
+  // `tls` (may be null: plain TCP) must outlive this socket.
+  explicit FramedSocket(tcp::socket socket, asio::ssl::context* tls = nullptr);
+  // The TLS stream refers to socket_: never moved.
+  FramedSocket(const FramedSocket&) = delete;
+  FramedSocket& operator=(const FramedSocket&) = delete;
+
+  // The TLS handshake as `side` (verifying the peer's certificate), before any frame; ok at
+  // once without TLS. Unbounded: the caller's Deadline closes the socket, as for reads.
+  asio::awaitable<Status> handshake(asio::ssl::stream_base::handshake_type side);
 
   // kClosed when the peer closed cleanly between frames; kIoError on a broken connection;
   // the decode errors of decode_frame_header/verify_frame_body otherwise.
@@ -42,13 +53,22 @@ class FramedSocket {
   // Frames already encoded into one buffer (append_frame), written with one call.
   asio::awaitable<Status> write_encoded(std::span<const std::byte> frames);
 
+  // Best effort with TLS: close_notify if the socket takes it at once, never waiting for the
+  // peer's. Then the TCP socket closes, which ends any read or write in progress.
   void close();
   [[nodiscard]] bool is_open() const { return socket_.is_open(); }
   [[nodiscard]] const std::string& peer() const { return peer_; }
   tcp::socket& socket() { return socket_; }
 
  private:
+  // Runs `op(stream)` on the TLS stream when there is one, else on the socket.
+  template <typename Op>
+  auto on_stream(Op&& op) {
+    return tls_ ? op(*tls_) : op(socket_);
+  }
+
   tcp::socket socket_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;
   std::string peer_;
   std::vector<std::byte> body_;  // reused for every read
   std::vector<std::byte> out_;   // reused for every write
@@ -75,9 +95,11 @@ class Deadline {
 };
 
 // Connects within `timeout`: a host that drops packets would otherwise hold the caller for
-// minutes. kClosed naming the address on failure.
+// minutes. kClosed naming the address on failure. With `tls` (which must outlive the socket)
+// the socket speaks TLS once the handshake (connect_handshake) has run.
 asio::awaitable<Result<std::shared_ptr<FramedSocket>>> connect_within(
-    asio::io_context& io, const std::string& address, std::chrono::nanoseconds timeout);
+    asio::io_context& io, const std::string& address, std::chrono::nanoseconds timeout,
+    asio::ssl::context* tls = nullptr);
 
 // "1.2.3.4:5678" or "[::1]:5678" -> endpoint; an error naming the text otherwise.
 Result<tcp::endpoint> parse_endpoint(std::string_view text);

@@ -36,6 +36,10 @@ asio::awaitable<void> reject(FramedSocket& socket, ErrorCode code, const std::st
 
 asio::awaitable<Result<std::uint64_t>> connect_handshake(FramedSocket& socket, const Secret& secret,
                                                          PeerKind kind, std::uint64_t node_id) {
+  if (Status s = co_await socket.handshake(asio::ssl::stream_base::client); !s) {
+    socket.close();
+    co_return s;
+  }
   const Hello hello{kind, node_id, random_nonce()};
   std::vector<std::byte> body;
   encode(hello, body);
@@ -67,6 +71,8 @@ asio::awaitable<Result<std::uint64_t>> connect_handshake(FramedSocket& socket, c
 
 asio::awaitable<Result<Hello>> accept_handshake(FramedSocket& socket, const Secret& secret,
                                                 std::uint64_t node_id) {
+  // No ERROR frame after a failed TLS handshake: the channel for one is what failed.
+  TAPE_CO_RETURN_IF_ERROR(co_await socket.handshake(asio::ssl::stream_base::server));
   auto frame = co_await socket.read(kMaxHandshakeBody);
   if (!frame) {
     co_await reject(socket, error_code_for(frame.error()), frame.error().message());

@@ -12,13 +12,15 @@
 
 namespace tape::replication {
 
-// Connector: HELLO, check the listener's proof, AUTH. Returns the listener's node id.
-// kInvalidArgument when the listener failed to prove the secret.
+// Connector: the TLS handshake when the socket has TLS, then HELLO, check the listener's
+// proof, AUTH. Returns the listener's node id. kInvalidArgument when the listener failed to
+// prove the secret or the TLS handshake failed.
 asio::awaitable<Result<std::uint64_t>> connect_handshake(FramedSocket& socket, const Secret& secret,
                                                          PeerKind kind, std::uint64_t node_id);
 
-// Listener: waits for HELLO, answers CHALLENGE, checks AUTH. On failure it has already sent
-// ERROR (best effort); the caller logs and closes.
+// Listener: the TLS handshake when the socket has TLS, then waits for HELLO, answers
+// CHALLENGE, checks AUTH. On failure after the TLS handshake it has already sent ERROR (best
+// effort); the caller logs and closes.
 asio::awaitable<Result<Hello>> accept_handshake(FramedSocket& socket, const Secret& secret,
                                                 std::uint64_t node_id);
 

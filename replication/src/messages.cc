@@ -43,7 +43,8 @@ Result<Hello> decode_hello(std::span<const std::byte> body) {
   m.node_id = r.u64();
   read_array(r, m.nonce);
   TAPE_RETURN_IF_ERROR(finish(r, "HELLO"));
-  if (kind < 1 || kind > 3) return malformed("HELLO", "unknown peer kind " + std::to_string(kind));
+  if (kind < 1 || kind > kMaxPeerKind)
+    return malformed("HELLO", "unknown peer kind " + std::to_string(kind));
   m.kind = static_cast<PeerKind>(kind);
   return m;
 }
@@ -126,6 +127,7 @@ void encode(const Start& m, std::vector<std::byte>& body) {
   w.u64(m.first_seq.value());
   w.u32(m.max_frame);
   w.u64(m.keep_checksum);
+  w.u64(m.primary_epoch.value());
 }
 
 Result<Start> decode_start(std::span<const std::byte> body) {
@@ -138,11 +140,17 @@ Result<Start> decode_start(std::span<const std::byte> body) {
   m.first_seq = Seq(r.u64());
   m.max_frame = r.u32();
   m.keep_checksum = r.u64();
+  m.primary_epoch = Epoch(r.u64());
   TAPE_RETURN_IF_ERROR(finish(r, "START"));
   if (truncate > 1) return malformed("START", "truncate flag " + std::to_string(truncate));
   m.truncate = truncate == 1;
   if (m.journal_id == 0) return malformed("START", "journal id 0");
   if (m.first_seq.value() == 0) return malformed("START", "first sequence 0");
+  if (m.primary_epoch < m.epoch) {
+    return malformed("START", "primary epoch " + std::to_string(m.primary_epoch.value()) +
+                                  " below the epoch at the first record " +
+                                  std::to_string(m.epoch.value()));
+  }
   if (m.max_frame < 4096 || m.max_frame > kMaxFrameBodyLimit) {
     return malformed("START", "max frame " + std::to_string(m.max_frame));
   }
@@ -299,6 +307,59 @@ Result<Fence> decode_fence(std::span<const std::byte> body) {
   Fence m{Epoch(r.u64()), r.u64()};
   TAPE_RETURN_IF_ERROR(finish(r, "FENCE"));
   if (m.epoch.value() == 0) return malformed("FENCE", "epoch 0");
+  return m;
+}
+
+void encode(const VoteRequest& m, std::vector<std::byte>& body) {
+  wire::Writer w(body);
+  w.u64(m.epoch.value());
+  w.u64(m.candidate_id);
+  w.u64(m.last_epoch.value());
+  w.u64(m.last_seq.value());
+}
+
+Result<VoteRequest> decode_vote_request(std::span<const std::byte> body) {
+  wire::Reader r(body);
+  VoteRequest m;
+  m.epoch = Epoch(r.u64());
+  m.candidate_id = r.u64();
+  m.last_epoch = Epoch(r.u64());
+  m.last_seq = Seq(r.u64());
+  TAPE_RETURN_IF_ERROR(finish(r, "VOTE_REQUEST"));
+  if (m.epoch.value() == 0) return malformed("VOTE_REQUEST", "epoch 0");
+  if (m.last_epoch >= m.epoch) {
+    return malformed("VOTE_REQUEST", "last epoch " + std::to_string(m.last_epoch.value()) +
+                                         " not below the proposed epoch " +
+                                         std::to_string(m.epoch.value()));
+  }
+  return m;
+}
+
+void encode(const Vote& m, std::vector<std::byte>& body) {
+  wire::Writer w(body);
+  w.u64(m.epoch.value());
+  w.u8(static_cast<std::uint8_t>(m.answer));
+  w.u64(m.voter_id);
+  w.u64(m.voter_epoch.value());
+  w.u64(m.last_epoch.value());
+  w.u64(m.last_seq.value());
+  w.u64(m.waits_ns);
+}
+
+Result<Vote> decode_vote(std::span<const std::byte> body) {
+  wire::Reader r(body);
+  Vote m;
+  m.epoch = Epoch(r.u64());
+  const std::uint8_t answer = r.u8();
+  m.voter_id = r.u64();
+  m.voter_epoch = Epoch(r.u64());
+  m.last_epoch = Epoch(r.u64());
+  m.last_seq = Seq(r.u64());
+  m.waits_ns = r.u64();
+  TAPE_RETURN_IF_ERROR(finish(r, "VOTE"));
+  if (m.epoch.value() == 0) return malformed("VOTE", "epoch 0");
+  if (answer > kMaxVoteAnswer) return malformed("VOTE", "answer " + std::to_string(answer));
+  m.answer = static_cast<VoteAnswer>(answer);
   return m;
 }
 

@@ -7,6 +7,7 @@
 
 #include "handshake.h"
 #include "node_impl.h"
+#include "tls_context.h"
 
 namespace tape::replication {
 
@@ -67,6 +68,11 @@ Status Node::Impl::start(Role role) {
   const auto bound = acceptor_.local_endpoint(ec);
   listen_address_ = bound.address().to_string() + ":" + std::to_string(bound.port());
 
+  std::error_code dir_ec;
+  std::filesystem::create_directories(options_.dir, dir_ec);
+  auto vote = load_vote(options_.dir);
+  if (!vote) return vote.error();
+  vote_ = vote.value();
   if (role == Role::kPrimary) {
     TAPE_RETURN_IF_ERROR(open_primary(nullptr));
   } else {
@@ -132,7 +138,7 @@ asio::awaitable<void> Node::Impl::accept_loop() {
 }
 
 asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
-  auto socket = std::make_shared<FramedSocket>(std::move(raw));
+  auto socket = std::make_shared<FramedSocket>(std::move(raw), tls_.get());
   sessions_.push_back(socket);
   // A peer that connects and then says nothing must not hold a coroutine and a descriptor.
   Deadline setup(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
@@ -143,7 +149,10 @@ asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
     socket->close();
     co_return;
   }
-  if (hello.value().kind != PeerKind::kFence) setup.disarm();  // FENCE follows at once
+  // FENCE and VOTE_REQUEST follow at once: the setup deadline bounds them too.
+  if (hello.value().kind != PeerKind::kFence && hello.value().kind != PeerKind::kCandidate) {
+    setup.disarm();
+  }
   switch (hello.value().kind) {
     case PeerKind::kStandby:
       if (role_.load() != Role::kPrimary) {
@@ -178,6 +187,9 @@ asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
       socket->close();
       break;
     }
+    case PeerKind::kCandidate:
+      co_await answer_vote_request(socket);
+      break;
   }
   std::erase(sessions_, socket);
 }
@@ -218,8 +230,11 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options, Role role) {
   }
   auto secret = Secret::load(options.secret_file);
   if (!secret) return secret.error();
+  auto tls = make_tls_context(options.tls);
+  if (!tls) return tls.error();
   const std::uint64_t id = options.node_id != 0 ? options.node_id : random_node_id();
   auto impl = std::make_unique<Impl>(std::move(options), std::move(secret).value(), id);
+  impl->tls_ = std::move(tls).value();
   if (Status s = impl->start(role); !s) return s;
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

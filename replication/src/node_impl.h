@@ -23,6 +23,7 @@
 #include "tape/replication/auth.h"
 #include "tape/replication/messages.h"
 #include "tape/replication/node.h"
+#include "vote_store.h"
 
 namespace tape::replication {
 
@@ -33,6 +34,12 @@ struct StandbyState {
   Seq received;
   Seq durable;
   bool streaming = false;
+};
+
+// Where a journal ends, as an election compares them: by epoch, then sequence.
+struct LogEnd {
+  Epoch epoch;
+  Seq seq;
 };
 
 // A client's APPEND waiting for its acknowledgement.
@@ -66,6 +73,8 @@ class StandbyJournal {
   Status failure_;
   std::thread flusher_;
 };
+
+struct Ballot;
 
 class Node::Impl {
  public:
@@ -106,10 +115,27 @@ class Node::Impl {
   asio::awaitable<Status> follow_primary(const std::string& address, std::uint64_t generation);
   asio::awaitable<void> send_acks(std::shared_ptr<FramedSocket> socket, std::uint64_t generation);
   Position local_position();
-  Status promote();
+  Status promote(Epoch next);
+
+  // --- election.cc
+  // Votes (this node's own included) a candidate needs among the standbys.
+  [[nodiscard]] std::size_t votes_needed() const;
+  [[nodiscard]] LogEnd log_end() const;
+  // When this standby may stand for election: a timeout after its primary was last heard, and
+  // not before a backoff after a lost election or a vote cast for another.
+  [[nodiscard]] std::int64_t candidacy_due_ns() const;
+  // The epoch this node won, or nullopt (lost, split, or the role changed meanwhile).
+  asio::awaitable<std::optional<Epoch>> run_election(std::uint64_t generation);
+  asio::awaitable<void> collect_vote(std::string peer, VoteRequest request,
+                                     std::shared_ptr<Ballot> ballot);
+  asio::awaitable<std::optional<Vote>> request_vote(const std::string& peer,
+                                                    const VoteRequest& request);
+  asio::awaitable<void> answer_vote_request(std::shared_ptr<FramedSocket> socket);
 
   NodeOptions options_;
   Secret secret_;
+  // TLS for every connection in and out; null when off. Set before start(), then read-only.
+  std::shared_ptr<asio::ssl::context> tls_;
   const std::uint64_t node_id_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
@@ -120,9 +146,11 @@ class Node::Impl {
   std::atomic<Role> role_{Role::kStandby};
   // Bumped at every role change: loops of the old role see it and end.
   std::uint64_t generation_ = 0;
-  Epoch epoch_;               // this node's journal epoch
-  Epoch highest_seen_epoch_;  // from heartbeats of primaries
-  std::int64_t last_heard_ns_ = 0;
+  Epoch epoch_;                         // this node's journal epoch
+  Epoch highest_seen_epoch_;            // from heartbeats of primaries
+  std::int64_t last_heard_ns_ = 0;      // from the primary this standby follows
+  std::int64_t next_candidacy_ns_ = 0;  // election backoff
+  std::optional<CastVote> vote_;        // the last vote cast, as stored durably
 
   // Primary.
   std::unique_ptr<engine::Engine> engine_;
@@ -145,5 +173,10 @@ class Node::Impl {
 };
 
 using engine::monotonic_ns;
+
+// Test hook, null in production: serve_standby calls it on the network thread right after it
+// looked for the primary's first record and before it plans the stream, so a test can append
+// exactly there (tests/replication/first_record_race_test.cc, the race fixed in 35ae58c).
+inline std::atomic<void (*)(Node::Impl& node)> g_after_first_record_lookup{nullptr};
 
 }  // namespace tape::replication

@@ -137,22 +137,19 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
       if (generation != generation_) co_return;
       if (!s.is_ok() && s.code() != Status::Code::kClosed) log(peer + ": " + s.message());
     }
-    const bool lost =
-        last_heard_ns_ != 0 && monotonic_ns() - last_heard_ns_ >
-                                   std::chrono::nanoseconds(options_.heartbeat_timeout).count();
-    if (lost && options_.auto_promote) {
-      if (Status s = promote(); !s) {
-        log("promotion failed: " + s.to_string());
+    if (last_heard_ns_ != 0 && options_.auto_promote && monotonic_ns() >= candidacy_due_ns()) {
+      const std::optional<Epoch> won = co_await run_election(generation);
+      if (generation != generation_) co_return;
+      if (won) {
+        if (Status s = promote(*won); !s) log("promotion failed: " + s.to_string());
         co_return;
       }
-      co_return;
+      continue;  // lost: follow whoever won, or stand again after the backoff
     }
-    // Retry the primary every half interval, but wake exactly when the timeout runs out.
+    // Retry the primary every half interval, but wake exactly when a candidacy is due.
     std::chrono::nanoseconds pause = options_.heartbeat_interval / 2;
     if (last_heard_ns_ != 0 && options_.auto_promote) {
-      const std::int64_t due = last_heard_ns_ +
-                               std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1 -
-                               monotonic_ns();
+      const std::int64_t due = candidacy_due_ns() - monotonic_ns();
       pause = std::min(pause, std::chrono::nanoseconds(std::max<std::int64_t>(due, 0)));
     }
     asio::steady_timer t(io_, pause);
@@ -163,7 +160,7 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
 
 asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
                                                    std::uint64_t generation) {
-  auto connected = co_await connect_within(io_, address, options_.heartbeat_timeout);
+  auto connected = co_await connect_within(io_, address, options_.heartbeat_timeout, tls_.get());
   if (!connected) co_return connected.error();
   auto socket = connected.value();
   sessions_.push_back(socket);
@@ -207,6 +204,21 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
   }
   const Start& st = start.value();
   setup_limit.disarm();
+  // A primary older than an epoch this node knows of, or voted in, may have been replaced:
+  // following it could acknowledge records the newer primary never gets. Its HEARTBEAT with
+  // the newer epoch makes it step down (as Raft's higher term does).
+  const Epoch known = std::max(highest_seen_epoch_, vote_ ? vote_->epoch : Epoch());
+  if (st.primary_epoch < known) {
+    std::vector<std::byte> hb;
+    encode(Heartbeat{known, Seq(), Seq(), monotonic_ns()}, hb);
+    (void)co_await socket->write(FrameType::kHeartbeat, hb);
+    const std::string why = address + " is primary at epoch " +
+                            std::to_string(st.primary_epoch.value()) + " but epoch " +
+                            std::to_string(known.value()) + " exists";
+    log("refusing to follow: " + why);
+    co_await reject(*socket, ErrorCode::kFenced, why);
+    co_return Status::closed(why);
+  }
   if (st.epoch > highest_seen_epoch_) highest_seen_epoch_ = st.epoch;
 
   if (mirror_ && st.truncate && st.truncate_after < mirror_->journal().written_seq()) {
@@ -252,6 +264,16 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     auto in = co_await socket->read(st.max_frame);
     if (!in) co_return in.error();
     last_heard_ns_ = *heard = monotonic_ns();
+    if (vote_ && vote_->epoch > st.primary_epoch) {
+      // Voted for a new primary meanwhile: nothing more from this one may be stored (the
+      // candidate's journal ends where this one ended when the vote was cast).
+      std::vector<std::byte> hb;
+      encode(Heartbeat{vote_->epoch, Seq(), Seq(), monotonic_ns()}, hb);
+      (void)co_await socket->write(FrameType::kHeartbeat, hb);
+      co_return Status::closed("voted in epoch " + std::to_string(vote_->epoch.value()) +
+                               "; leaving the primary of epoch " +
+                               std::to_string(st.epoch.value()));
+    }
     if (in.value().type == FrameType::kHeartbeat) {
       auto hb = decode_heartbeat(in.value().body);
       if (!hb) {
@@ -352,10 +374,9 @@ asio::awaitable<void> Node::Impl::send_acks(std::shared_ptr<FramedSocket> socket
   }
 }
 
-Status Node::Impl::promote() {
+Status Node::Impl::promote(Epoch next) {
   const std::int64_t began = monotonic_ns();
   const std::int64_t silent_ns = began - last_heard_ns_;
-  const Epoch next(std::max(epoch_, highest_seen_epoch_).value() + 1);
   std::unique_ptr<journal::Journal> journal;
   if (mirror_) {
     journal = mirror_->release();

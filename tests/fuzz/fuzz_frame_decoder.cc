@@ -266,6 +266,10 @@ void decode_body(r::FrameType type, std::span<const std::byte> body, std::uint32
       return check_fixed(type, r::decode_fence(body), body);
     case r::FrameType::kError:
       return check_fixed(type, r::decode_error(body), body);
+    case r::FrameType::kVoteRequest:
+      return check_fixed(type, r::decode_vote_request(body), body);
+    case r::FrameType::kVote:
+      return check_fixed(type, r::decode_vote(body), body);
   }
   TAPE_FUZZ_CHECK(false);  // decode_frame_header let an unknown type through
 }

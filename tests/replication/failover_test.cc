@@ -758,6 +758,15 @@ void Trial::run(TrialResult* result) {
       }
     }
   }
+  // Under the sanitizers (tools/scripts/test.sh runs this test in the ASan+UBSan build too):
+  // a report from any `tape` process of the trial, even one that was SIGKILLed afterwards.
+  for (const auto& name : test::list_dir(root_.path())) {
+    if (!test::ends_with(name, ".err")) continue;
+    const std::string err = slurp(root_ / name);
+    for (const std::string_view report : {"Sanitizer", "runtime error:"}) {
+      EXPECT_EQ(err.find(report), std::string::npos) << name << ":\n" << err;
+    }
+  }
 }
 
 double percentile(std::vector<double> v, double p) {

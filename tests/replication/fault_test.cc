@@ -664,7 +664,8 @@ TEST(FaultTest, StandbyWritesNothingOfABadRecordFromAFakePrimary) {
     EXPECT_TRUE(position.has_value());
     if (!position) return std::nullopt;
     Bytes body;
-    encode(Start{kJournalId, Epoch(0), false, Seq(0), Seq(start_at), kDefaultMaxFrameBody, 0},
+    encode(Start{kJournalId, Epoch(0), false, Seq(0), Seq(start_at), kDefaultMaxFrameBody, 0,
+                 Epoch(0)},
            body);
     EXPECT_TRUE(fake.run(s->write(FrameType::kStart, body)).value_or(Status::closed("")).is_ok());
     body.clear();

@@ -84,7 +84,8 @@ void expect_strict(const Bytes& body, const Decoder& decode) {
 // HELLO, CHALLENGE, AUTH
 
 TEST(MessagesTest, HelloRoundTripAndLayout) {
-  for (PeerKind kind : {PeerKind::kStandby, PeerKind::kClient, PeerKind::kFence}) {
+  for (PeerKind kind :
+       {PeerKind::kStandby, PeerKind::kClient, PeerKind::kFence, PeerKind::kCandidate}) {
     for (std::uint64_t node : {std::uint64_t{0}, std::uint64_t{1}, kMax64}) {
       const Hello m{kind, node, nonce_of(static_cast<std::uint8_t>(node))};
       const Bytes b = enc(m);
@@ -103,7 +104,7 @@ TEST(MessagesTest, HelloRoundTripAndLayout) {
 
 TEST(MessagesTest, HelloRejectsUnknownKinds) {
   Bytes b = enc(Hello{PeerKind::kClient, 7, nonce_of(1)});
-  for (int kind : {0, 4, 5, 128, 255}) {
+  for (int kind : {0, 5, 6, 128, 255}) {
     b[0] = static_cast<std::byte>(kind);
     const auto r = decode_hello(b);
     ASSERT_TRUE(fails_with(r, kMalformed)) << "kind " << kind;
@@ -265,6 +266,7 @@ Start valid_start() {
   m.first_seq = Seq(100);
   m.max_frame = kDefaultMaxFrameBody;
   m.keep_checksum = 0x0123456789ABCDEFULL;
+  m.primary_epoch = Epoch(5);
   return m;
 }
 
@@ -277,15 +279,17 @@ TEST(MessagesTest, StartRoundTripAndLayout) {
   edge.first_seq = Seq(kMax64);
   edge.max_frame = kMaxFrameBodyLimit;
   edge.keep_checksum = kMax64;
+  edge.primary_epoch = Epoch(kMax64);
   Start low = valid_start();
   low.epoch = Epoch(0);
   low.truncate_after = Seq(0);
   low.first_seq = Seq(1);
   low.max_frame = 4096;
   low.keep_checksum = 0;
+  low.primary_epoch = Epoch(0);
   for (const Start& m : {valid_start(), edge, low}) {
     const Bytes b = enc(m);
-    ASSERT_EQ(b.size(), 45U);
+    ASSERT_EQ(b.size(), 53U);
     EXPECT_EQ(get_u64(b, 0), m.journal_id);
     EXPECT_EQ(get_u64(b, 8), m.epoch.value());
     EXPECT_EQ(static_cast<std::uint8_t>(b[16]), m.truncate ? 1 : 0);
@@ -293,6 +297,7 @@ TEST(MessagesTest, StartRoundTripAndLayout) {
     EXPECT_EQ(get_u64(b, 25), m.first_seq.value());
     EXPECT_EQ(get_u32(b, 33), m.max_frame);
     EXPECT_EQ(get_u64(b, 37), m.keep_checksum);
+    EXPECT_EQ(get_u64(b, 45), m.primary_epoch.value());
     ASSERT_OK_AND_ASSIGN(const Start d, decode_start(b));
     EXPECT_EQ(d.journal_id, m.journal_id);
     EXPECT_EQ(d.epoch, m.epoch);
@@ -301,6 +306,7 @@ TEST(MessagesTest, StartRoundTripAndLayout) {
     EXPECT_EQ(d.first_seq, m.first_seq);
     EXPECT_EQ(d.max_frame, m.max_frame);
     EXPECT_EQ(d.keep_checksum, m.keep_checksum);
+    EXPECT_EQ(d.primary_epoch, m.primary_epoch);
     expect_strict(b, decoder(decode_start));
   }
 }
@@ -319,6 +325,9 @@ TEST(MessagesTest, StartRejectsBadFields) {
   m = valid_start();
   m.first_seq = Seq(0);
   EXPECT_TRUE(fails_with(decode_start(enc(m)), kMalformed)) << "first seq 0";
+  m = valid_start();
+  m.primary_epoch = Epoch(2);  // below the epoch at the first record (3)
+  EXPECT_TRUE(fails_with(decode_start(enc(m)), kMalformed)) << "primary epoch below";
   for (std::uint32_t frame : {0U, 1U, 4095U, kMaxFrameBodyLimit + 1, kMax32}) {
     m = valid_start();
     m.max_frame = frame;
@@ -404,6 +413,55 @@ TEST(MessagesTest, FenceRoundTripAndEpochZero) {
     expect_strict(b, decoder(decode_fence));
   }
   EXPECT_TRUE(fails_with(decode_fence(enc(Fence{Epoch(0), 7})), kMalformed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// VOTE_REQUEST, VOTE
+
+TEST(MessagesTest, VoteRequestRoundTripAndChecks) {
+  const VoteRequest m{Epoch(5), kMax64, Epoch(4), Seq(kMax64)};
+  const Bytes b = enc(m);
+  ASSERT_EQ(b.size(), 32U);
+  EXPECT_EQ(get_u64(b, 0), 5u);
+  EXPECT_EQ(get_u64(b, 8), kMax64);
+  EXPECT_EQ(get_u64(b, 16), 4u);
+  EXPECT_EQ(get_u64(b, 24), kMax64);
+  ASSERT_OK_AND_ASSIGN(const VoteRequest d, decode_vote_request(b));
+  EXPECT_EQ(d.epoch, m.epoch);
+  EXPECT_EQ(d.candidate_id, m.candidate_id);
+  EXPECT_EQ(d.last_epoch, m.last_epoch);
+  EXPECT_EQ(d.last_seq, m.last_seq);
+  expect_strict(b, decoder(decode_vote_request));
+  EXPECT_TRUE(
+      fails_with(decode_vote_request(enc(VoteRequest{Epoch(0), 1, Epoch(0), Seq(0)})), kMalformed));
+  // A candidate's journal cannot already be in the epoch it asks for.
+  EXPECT_TRUE(
+      fails_with(decode_vote_request(enc(VoteRequest{Epoch(3), 1, Epoch(3), Seq(9)})), kMalformed));
+}
+
+TEST(MessagesTest, VoteRoundTripAndChecks) {
+  for (std::uint8_t a = 0; a <= kMaxVoteAnswer; ++a) {
+    const Vote m{Epoch(9), static_cast<VoteAnswer>(a), 77, Epoch(8), Epoch(7), Seq(kMax64), 5};
+    const Bytes b = enc(m);
+    ASSERT_EQ(b.size(), 49U);
+    EXPECT_EQ(static_cast<std::uint8_t>(b[8]), a);
+    ASSERT_OK_AND_ASSIGN(const Vote d, decode_vote(b));
+    EXPECT_EQ(d.epoch, m.epoch);
+    EXPECT_EQ(d.answer, m.answer);
+    EXPECT_EQ(d.granted(), a == 0);
+    EXPECT_EQ(d.voter_id, 77u);
+    EXPECT_EQ(d.voter_epoch, m.voter_epoch);
+    EXPECT_EQ(d.last_epoch, m.last_epoch);
+    EXPECT_EQ(d.last_seq, m.last_seq);
+    EXPECT_EQ(d.waits_ns, 5u);
+    expect_strict(b, decoder(decode_vote));
+  }
+  Bytes b = enc(Vote{Epoch(9), VoteAnswer::kGranted, 77, Epoch(8), Epoch(8), Seq(3), 0});
+  b[8] = std::byte{kMaxVoteAnswer + 1};
+  EXPECT_TRUE(fails_with(decode_vote(b), kMalformed));
+  EXPECT_TRUE(fails_with(
+      decode_vote(enc(Vote{Epoch(0), VoteAnswer::kGranted, 1, Epoch(0), Epoch(0), Seq(0), 0})),
+      kMalformed));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -833,6 +833,44 @@ TEST_F(CliTest, NewerFormatVersionIsRefused) {
   }
 }
 
+TEST_F(CliTest, TlsFlagsComeAllThreeOrNoneAndBadFilesAreNamed) {
+  const std::string secret = (root_ / "secret").string();
+  ASSERT_EQ(run({"secret", secret}).exit_code, 0);
+  const std::string fresh = (root_ / "fresh").string();
+  const std::string missing = (root_ / "missing.pem").string();
+  const std::string garbage = (root_ / "garbage.pem").string();
+  write_file(garbage, "not PEM\n");
+  const std::vector<std::string> serve = {"serve", "--role",   "primary",     "--dir",
+                                          fresh,   "--listen", "127.0.0.1:0", "--ack",
+                                          "local", "--secret", secret};
+  const std::vector<std::string> client = {"client", "--node", "127.0.0.1:1", "--secret", secret};
+  struct Case {
+    std::vector<std::string> tls;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"--tls-cert", garbage}, "missing --tls-key and --tls-ca"},
+      {{"--tls-cert", garbage, "--tls-key", garbage}, "missing --tls-ca"},
+      {{"--tls-ca", garbage}, "missing --tls-cert and --tls-key"},
+      {{"--tls-cert", missing, "--tls-key", garbage, "--tls-ca", garbage},
+       "TLS certificate file " + missing},
+      {{"--tls-cert", garbage, "--tls-key", garbage, "--tls-ca", garbage},
+       "TLS certificate file " + garbage + ": not a PEM"},
+  };
+  for (const auto& base : {serve, client}) {
+    for (const Case& c : cases) {
+      std::vector<std::string> args = base;
+      args.insert(args.end(), c.tls.begin(), c.tls.end());
+      std::string what = "tape";
+      for (const auto& a : args) what += " " + a;
+      const RunResult r = run(args);
+      expect_one_error_line(r, what);
+      EXPECT_NE(r.err.find(c.expected), std::string::npos) << what << ": " << r.err;
+      EXPECT_FALSE(fs::exists(fresh)) << what << " created the journal directory";
+    }
+  }
+}
+
 TEST_F(CliTest, HelpExitsZero) {
   const RunResult r = run({"--help"});
   EXPECT_EQ(r.exit_code, 0);

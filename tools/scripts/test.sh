@@ -2,7 +2,8 @@
 # The whole test suite: installs dependencies, then
 #   1. Release build (gcc): every unit, integration, crash and corruption test;
 #   2. ASan+UBSan build (clang): the journal, engine, replication, crash and CLI tests, plus the
-#      libFuzzer targets for a bounded time (the install test alone is left to Release);
+#      libFuzzer targets for a bounded time (the install test alone is left to Release), and the
+#      real-process failover test with 20 kill trials (Release runs 50);
 #   3. ThreadSanitizer build (clang): the engine's ring, engine and facade tests, the
 #      replication tests (network thread, flushers, engine threads) and the journal's
 #      concurrent writer/flusher test.
@@ -27,6 +28,10 @@ cmake --build build/tsan -j "$jobs"
 
 status=0
 (cd build/asan && ctest -L 'journal|fuzz|engine|tools|crash|replication' -j "$jobs" --timeout 900) || status=$?
+# Real `tape serve` processes under ASan+UBSan too: fewer kills than the Release run's 50, to
+# bound the time (TAPE_FAILOVER_ASAN_TRIALS).
+(cd build/asan && TAPE_FAILOVER_TRIALS="${TAPE_FAILOVER_ASAN_TRIALS:-20}" ctest -L failover \
+  --timeout 900) || status=$?
 (cd build/tsan && ctest -L 'engine|replication' -j "$jobs" --timeout 900) || status=$?
 (cd build/tsan && ctest -R 'ConcurrentSync' -j "$jobs" --timeout 900) || status=$?
 # Release last, so the suite ends with the summary of the full run.

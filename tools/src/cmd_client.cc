@@ -40,6 +40,7 @@ constexpr std::uint64_t kMaxSize = 64ULL << 20;
 struct ClientArgs {
   std::vector<std::string> nodes;
   std::string secret;
+  TlsArgs tls;
   std::uint64_t count = 1000;
   std::uint64_t size = 100;
   std::uint64_t batch = 1;
@@ -74,7 +75,8 @@ Status check_args(const ClientArgs& a) {
     return Status::invalid_argument("--request-timeout-ms must be between 1 and " +
                                     std::to_string(kMaxMillis));
   }
-  return check_secret_file("--secret", a.secret);
+  TAPE_RETURN_IF_ERROR(check_secret_file("--secret", a.secret));
+  return check_tls_args(a.tls);
 }
 
 void note(const std::string& text) {
@@ -194,6 +196,7 @@ class Producer {
     repl::ClientOptions options;
     options.nodes = args_.nodes;
     options.secret_file = args_.secret;
+    options.tls = args_.tls.options();
     options.timeout = std::chrono::milliseconds(args_.request_timeout_ms);
     for (;;) {
       auto connected = repl::Client::connect(options);
@@ -252,6 +255,7 @@ Command add_client(CLI::App& parent) {
                           "A node's listen address (repeatable; the primary is found among them)")
       ->required();
   app->add_option("--secret", args->secret, "Shared secret file")->type_name("FILE")->required();
+  add_tls_options(app, &args->tls);
   add_number_option(app, "--count", &args->count, "Records to append")->capture_default_str();
   add_number_option(app, "--size", &args->size, "Payload bytes of each record")
       ->capture_default_str();

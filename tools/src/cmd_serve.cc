@@ -42,6 +42,7 @@ struct ServeArgs {
   std::string listen;
   std::vector<std::string> peers;
   std::string secret;
+  TlsArgs tls;
   std::uint64_t heartbeat_ms = 50;
   std::uint64_t timeout_ms = 500;
   std::string ack = "durable";
@@ -159,7 +160,8 @@ Status check_args(const ServeArgs& a) {
   if (std::filesystem::exists(st) && !std::filesystem::is_directory(st)) {
     return Status::invalid_argument("--dir " + a.dir + ": not a directory");
   }
-  return check_secret_file("--secret", a.secret);
+  TAPE_RETURN_IF_ERROR(check_secret_file("--secret", a.secret));
+  return check_tls_args(a.tls);
 }
 
 repl::NodeOptions node_options(const ServeArgs& a) {
@@ -169,6 +171,7 @@ repl::NodeOptions node_options(const ServeArgs& a) {
   o.listen = a.listen;
   o.peers = a.peers;
   o.secret_file = a.secret;
+  o.tls = a.tls.options();
   o.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_ms);
   o.heartbeat_timeout = std::chrono::milliseconds(a.timeout_ms);
   o.ack_mode = ack_mode_from(a.ack);
@@ -281,6 +284,7 @@ Command add_serve(CLI::App& parent) {
   app->add_option("--secret", args->secret, "Shared secret file (see 'tape secret')")
       ->type_name("FILE")
       ->required();
+  add_tls_options(app, &args->tls);
   add_number_option(app, "--heartbeat-ms", &args->heartbeat_ms, "Heartbeat interval")
       ->capture_default_str();
   add_number_option(app, "--timeout-ms", &args->timeout_ms,

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <utility>
 
 #include "tape/replication/auth.h"
 
@@ -57,6 +58,32 @@ Status check_secret_file(const std::string& option, const std::string& file) {
   auto secret = replication::Secret::load(file);
   if (!secret.has_value()) return secret.error().with_context(option);
   return Status::ok();
+}
+
+void add_tls_options(CLI::App* app, TlsArgs* args) {
+  app->add_option("--tls-cert", args->cert,
+                  "TLS: this node's PEM certificate chain (with --tls-key and --tls-ca)")
+      ->type_name("FILE");
+  app->add_option("--tls-key", args->key, "TLS: the PEM private key of --tls-cert")
+      ->type_name("FILE");
+  app->add_option("--tls-ca", args->ca, "TLS: the PEM CA certificate that peers must chain to")
+      ->type_name("FILE");
+}
+
+Status check_tls_args(const TlsArgs& args) {
+  const int given = !args.cert.empty() + !args.key.empty() + !args.ca.empty();
+  if (given != 0 && given != 3) {
+    std::string missing;
+    for (const auto& [name, value] :
+         {std::pair{"--tls-cert", &args.cert}, std::pair{"--tls-key", &args.key},
+          std::pair{"--tls-ca", &args.ca}}) {
+      if (value->empty()) missing += std::string(missing.empty() ? "" : " and ") + name;
+    }
+    return Status::invalid_argument(
+        "TLS needs --tls-cert, --tls-key and --tls-ca together (all three or none); missing " +
+        missing);
+  }
+  return replication::check_tls(args.options());
 }
 
 }  // namespace tape::cli

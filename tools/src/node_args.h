@@ -1,6 +1,7 @@
 #pragma once
 // Command-line pieces shared by the replication subcommands (`tape serve`, `tape client`):
-// HOST:PORT addresses and the shared-secret file, checked before anything is created.
+// HOST:PORT addresses, the shared-secret file and the TLS files, checked before anything is
+// created.
 
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tape/journal/status.h"
+#include "tape/replication/tls.h"
 
 namespace tape::cli {
 
@@ -25,5 +27,17 @@ CLI::Option* add_address_list_option(CLI::App* app, const std::string& name,
 
 // Ok when `file` holds a usable secret (replication::Secret::load); the error names `option`.
 Status check_secret_file(const std::string& option, const std::string& file);
+
+// --tls-cert FILE --tls-key FILE --tls-ca FILE: all three (TLS on) or none (plain TCP).
+struct TlsArgs {
+  std::string cert;
+  std::string key;
+  std::string ca;
+  [[nodiscard]] replication::TlsOptions options() const { return {cert, key, ca}; }
+};
+void add_tls_options(CLI::App* app, TlsArgs* args);
+// Ok without TLS, or when the three files load (replication::check_tls); otherwise an error
+// naming the missing options or the failing file.
+Status check_tls_args(const TlsArgs& args);
 
 }  // namespace tape::cli

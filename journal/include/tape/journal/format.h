@@ -144,6 +144,8 @@ bool parse_segment_file_name(std::string_view name, Seq* base);
 bool parse_index_file_name(std::string_view name, Seq* base);
 inline constexpr std::string_view kLockFileName = "LOCK";
 inline constexpr std::string_view kPreallocFileName = "prealloc.tmp";
+// The replication layer's election vote (tape::replication), kept beside the journal it is about.
+inline constexpr std::string_view kVoteFileName = "replication.vote";
 
 // Validates a header read from `file` (used in error messages). Checks magic, checksum,
 // version, sizes. `file_size` is the size of the file on disk.

@@ -17,12 +17,15 @@
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
 #include "tape/replication/messages.h"
+#include "tape/replication/tls.h"
 
 namespace tape::replication {
 
 struct ClientOptions {
   std::vector<std::string> nodes;  // listen addresses of every node, primary or standby
   std::filesystem::path secret_file;
+  // Must match the nodes': TLS (tls.h) on for all of them or for none.
+  TlsOptions tls;
   std::chrono::milliseconds timeout{5000};  // per connect and per answer
   std::uint32_t max_frame = (4U << 20) + 64;
 };

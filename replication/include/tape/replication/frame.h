@@ -35,8 +35,10 @@ enum class FrameType : std::uint8_t {
   kAppended = 10,
   kFence = 11,
   kError = 12,
+  kVoteRequest = 13,
+  kVote = 14,
 };
-inline constexpr std::uint8_t kMaxFrameType = 12;
+inline constexpr std::uint8_t kMaxFrameType = 14;
 
 std::string_view frame_type_name(FrameType type);
 

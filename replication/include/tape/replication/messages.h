@@ -27,7 +27,8 @@ using Proof = std::array<std::byte, kProofSize>;
 inline constexpr std::uint32_t kMaxEpochHistory = 4096;
 inline constexpr std::size_t kMaxErrorReason = 200;
 
-enum class PeerKind : std::uint8_t { kStandby = 1, kClient = 2, kFence = 3 };
+enum class PeerKind : std::uint8_t { kStandby = 1, kClient = 2, kFence = 3, kCandidate = 4 };
+inline constexpr std::uint8_t kMaxPeerKind = 4;
 
 enum class ErrorCode : std::uint32_t {
   kUnsupportedVersion = 1,
@@ -82,6 +83,8 @@ struct Start {
   // Checksum of the primary's record at truncate_after (the common point), 0 when it is 0 or
   // before the primary's first record: the standby checks its own record there matches.
   std::uint64_t keep_checksum = 0;
+  // The primary's current epoch: a standby that knows of (or voted in) a later one refuses it.
+  Epoch primary_epoch;
 };
 
 // A RECORDS body: `count` record images, verbatim from a segment, each padded to 8 bytes.
@@ -123,6 +126,40 @@ struct Fence {
   std::uint64_t node_id = 0;
 };
 
+// A standby asking for a vote to become primary at `epoch` (docs/replication.md, "Election").
+struct VoteRequest {
+  Epoch epoch;  // the epoch the candidate would promote to
+  std::uint64_t candidate_id = 0;
+  Epoch last_epoch;  // where the candidate's journal ends
+  Seq last_seq;
+};
+
+// Why a vote was refused (kGranted: it was not).
+enum class VoteAnswer : std::uint8_t {
+  kGranted = 0,
+  kIsPrimary = 1,      // the voter is a live primary
+  kHearsPrimary = 2,   // the voter still hears its primary
+  kEpochExists = 3,    // the proposed epoch is not above every epoch the voter knows
+  kVotedForOther = 4,  // the voter already voted in this epoch (or a later one)
+  kFurtherAlong = 5,   // the voter's journal ends after the candidate's
+  kCannotRecord = 6,   // the voter could not store its vote durably
+};
+inline constexpr std::uint8_t kMaxVoteAnswer = 6;
+
+struct Vote {
+  Epoch epoch;  // as asked
+  VoteAnswer answer = VoteAnswer::kGranted;
+  std::uint64_t voter_id = 0;
+  Epoch voter_epoch;  // the highest epoch the voter knows of (a live primary's, say)
+  // Where the voter's journal ends: after a split vote, the candidate furthest along (then the
+  // highest node id) stands again first.
+  Epoch last_epoch;
+  Seq last_seq;
+  // kHearsPrimary: how much longer the voter waits for its primary before it would vote.
+  std::uint64_t waits_ns = 0;
+  [[nodiscard]] bool granted() const { return answer == VoteAnswer::kGranted; }
+};
+
 struct ErrorFrame {
   ErrorCode code = ErrorCode::kMalformedFrame;
   std::string reason;
@@ -137,6 +174,8 @@ void encode(const Ack& m, std::vector<std::byte>& body);
 void encode(const Heartbeat& m, std::vector<std::byte>& body);
 void encode(const Appended& m, std::vector<std::byte>& body);
 void encode(const Fence& m, std::vector<std::byte>& body);
+void encode(const VoteRequest& m, std::vector<std::byte>& body);
+void encode(const Vote& m, std::vector<std::byte>& body);
 void encode(const ErrorFrame& m, std::vector<std::byte>& body);
 // RECORDS and APPEND are built in place by their senders: these write the fixed part.
 void encode_records_prefix(Seq first_seq, std::uint32_t count, std::vector<std::byte>& body);
@@ -158,6 +197,8 @@ Result<Heartbeat> decode_heartbeat(std::span<const std::byte> body);
 Result<AppendView> decode_append(std::span<const std::byte> body, std::uint32_t max_payload);
 Result<Appended> decode_appended(std::span<const std::byte> body);
 Result<Fence> decode_fence(std::span<const std::byte> body);
+Result<VoteRequest> decode_vote_request(std::span<const std::byte> body);
+Result<Vote> decode_vote(std::span<const std::byte> body);
 Result<ErrorFrame> decode_error(std::span<const std::byte> body);
 
 // Calls fn(payload) for every entry of a decoded APPEND (already bounds-checked).

@@ -18,6 +18,7 @@
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
 #include "tape/replication/auth.h"
+#include "tape/replication/tls.h"
 
 namespace tape::replication {
 
@@ -41,6 +42,9 @@ struct NodeOptions {
   std::string listen;              // "127.0.0.1:7001"
   std::vector<std::string> peers;  // the other nodes' listen addresses
   std::filesystem::path secret_file;
+  // Off by default. When set, every connection in and out is mutual TLS (tls.h): a peer that
+  // fails the TLS handshake is refused like one that fails authentication.
+  TlsOptions tls;
   std::chrono::milliseconds heartbeat_interval{50};
   std::chrono::milliseconds heartbeat_timeout{500};
   AckMode ack_mode = AckMode::kStandbyDurable;
