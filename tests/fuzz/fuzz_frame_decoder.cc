@@ -69,7 +69,7 @@ Code own_header_code(const std::byte* h, std::uint32_t max_body) {
   const auto version = static_cast<std::uint8_t>(h[4]);
   const auto type = static_cast<std::uint8_t>(h[5]);
   if (version != 1) return Code::kUnsupported;
-  if (type == 0 || type > 12) return Code::kCorruption;
+  if (type == 0 || type > 14) return Code::kCorruption;
   if (load_u16(h + 6) != 0) return Code::kCorruption;
   if (load_u32(h) > max_body) return Code::kTooLarge;
   return Code::kOk;
@@ -85,17 +85,23 @@ bool own_fixed_ok(r::FrameType type, std::span<const std::byte> b) {
   switch (type) {
     case r::FrameType::kHello:
       return b.size() == 41 && static_cast<std::uint8_t>(p[0]) >= 1 &&
-             static_cast<std::uint8_t>(p[0]) <= 3;
+             static_cast<std::uint8_t>(p[0]) <= 4;
     case r::FrameType::kChallenge:
       return b.size() == 72;
     case r::FrameType::kAuth:
       return b.size() == 32;
     case r::FrameType::kStart: {
-      if (b.size() != 45) return false;  // ..., max_frame u32, keep_checksum u64
+      // ..., max_frame u32, keep_checksum u64, primary_epoch u64 (never below the epoch).
+      if (b.size() != 53) return false;
       const std::uint32_t max_frame = load_u32(p + 33);
       return static_cast<std::uint8_t>(p[16]) <= 1 && load_u64(p) != 0 && load_u64(p + 25) != 0 &&
-             max_frame >= 4096 && max_frame <= r::kMaxFrameBodyLimit;
+             max_frame >= 4096 && max_frame <= r::kMaxFrameBodyLimit &&
+             load_u64(p + 45) >= load_u64(p + 8);
     }
+    case r::FrameType::kVoteRequest:  // epoch, candidate, last_epoch < epoch, last_seq
+      return b.size() == 32 && load_u64(p) != 0 && load_u64(p + 16) < load_u64(p);
+    case r::FrameType::kVote:  // epoch != 0, answer u8 in 0..6, then five u64
+      return b.size() == 49 && load_u64(p) != 0 && static_cast<std::uint8_t>(p[8]) <= 6;
     case r::FrameType::kAck:
       return b.size() == 16 && load_u64(p + 8) <= load_u64(p);
     case r::FrameType::kHeartbeat:

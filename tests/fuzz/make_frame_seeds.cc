@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   start.truncate = true;
   start.truncate_after = Seq(35);
   start.first_seq = Seq(36);
+  start.primary_epoch = Epoch(5);
   const Frame start_f{r::FrameType::kStart, body_of(start)};
   const Frame records{r::FrameType::kRecords, records_body(36, {24, 0, 1, 7, 8, 100, 5})};
   const Frame one_record{r::FrameType::kRecords, records_body(1, {16})};
@@ -147,6 +148,19 @@ int main(int argc, char** argv) {
   const Frame small_append{r::FrameType::kAppend, append_body(78, {10})};
   const Frame appended{r::FrameType::kAppended, body_of(r::Appended{77, Seq(43), 6, 0})};
   const Frame fence{r::FrameType::kFence, body_of(r::Fence{Epoch(5), 9})};
+  const Frame hello_candidate{r::FrameType::kHello,
+                              body_of(r::Hello{r::PeerKind::kCandidate, 5, nonce(7)})};
+  const Frame vote_request{r::FrameType::kVoteRequest,
+                           body_of(r::VoteRequest{Epoch(6), 5, Epoch(4), Seq(42)})};
+  r::Vote vote;
+  vote.epoch = Epoch(6);
+  vote.answer = r::VoteAnswer::kHearsPrimary;
+  vote.voter_id = 2;
+  vote.voter_epoch = Epoch(4);
+  vote.last_epoch = Epoch(4);
+  vote.last_seq = Seq(41);
+  vote.waits_ns = 150'000'000;
+  const Frame vote_f{r::FrameType::kVote, body_of(vote)};
   const Frame error{r::FrameType::kError,
                     body_of(r::ErrorFrame{r::ErrorCode::kDiverged, "record 35 differs"})};
   const Frame long_error{r::FrameType::kError,
@@ -159,6 +173,7 @@ int main(int argc, char** argv) {
       {"standby-empty", {hello_standby, auth, empty_position, start_f, one_record, ack}},
       {"client", {hello_client, challenge_f, auth, append, appended, small_append, heartbeat}},
       {"fence", {hello_fence, challenge_f, auth, fence, long_error}},
+      {"candidate", {hello_candidate, challenge_f, auth, vote_request, vote_f}},
   };
   int n = 0;
   for (const auto& [name, frames] : streams) {
@@ -176,8 +191,9 @@ int main(int argc, char** argv) {
     ++n;
   }
   // Every frame type alone, as the first frame (within the handshake bound) and after a HELLO.
-  for (const Frame& f : {hello_standby, challenge_f, auth, position_f, start_f, one_record, ack,
-                         heartbeat, small_append, appended, fence, error, long_error}) {
+  for (const Frame& f :
+       {hello_standby, challenge_f, auth, position_f, start_f, one_record, ack, heartbeat,
+        small_append, appended, fence, vote_request, vote_f, error, long_error}) {
     const std::string name(r::frame_type_name(f.type));
     write_seed(dir, "only-" + name + "-" + std::to_string(n), kFixChecksums, stream_of({f}));
     write_seed(dir, "after-hello-" + name + "-" + std::to_string(n), kFixChecksums,
