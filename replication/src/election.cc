@@ -55,7 +55,8 @@ LogEnd Node::Impl::log_end() const {
 }
 
 std::int64_t Node::Impl::candidacy_due_ns() const {
-  return std::max(last_heard_ns_ + std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1,
+  const std::int64_t silent_since = last_heard_ns_ != 0 ? last_heard_ns_ : silent_since_ns_;
+  return std::max(silent_since + std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1,
                   next_candidacy_ns_);
 }
 

@@ -77,6 +77,10 @@ Status Node::Impl::start(Role role) {
     TAPE_RETURN_IF_ERROR(open_primary(nullptr));
   } else {
     TAPE_RETURN_IF_ERROR(open_standby_journal());
+    // Among several standbys, a restarted one may hold acknowledged records no other node
+    // has: it must be able to stand even if no primary is ever heard again (the others
+    // cannot be elected without its vote, and it refuses them as further along).
+    if (mirror_ && votes_needed() > 1) silent_since_ns_ = monotonic_ns();
   }
   role_.store(role);
   log("listening on " + listen_address_ + " as " + std::string(role_name(role)));

@@ -146,9 +146,12 @@ class Node::Impl {
   std::atomic<Role> role_{Role::kStandby};
   // Bumped at every role change: loops of the old role see it and end.
   std::uint64_t generation_ = 0;
-  Epoch epoch_;                         // this node's journal epoch
-  Epoch highest_seen_epoch_;            // from heartbeats of primaries
-  std::int64_t last_heard_ns_ = 0;      // from the primary this standby follows
+  Epoch epoch_;                     // this node's journal epoch
+  Epoch highest_seen_epoch_;        // from heartbeats of primaries
+  std::int64_t last_heard_ns_ = 0;  // from the primary this standby follows
+  // When a standby that may stand for election started on a non-empty journal, having heard
+  // no primary yet: its silence counts from there (election.cc, candidacy_due_ns).
+  std::int64_t silent_since_ns_ = 0;
   std::int64_t next_candidacy_ns_ = 0;  // election backoff
   std::optional<CastVote> vote_;        // the last vote cast, as stored durably
 

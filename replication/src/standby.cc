@@ -137,7 +137,8 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
       if (generation != generation_) co_return;
       if (!s.is_ok() && s.code() != Status::Code::kClosed) log(peer + ": " + s.message());
     }
-    if (last_heard_ns_ != 0 && options_.auto_promote && monotonic_ns() >= candidacy_due_ns()) {
+    if ((last_heard_ns_ != 0 || silent_since_ns_ != 0) && options_.auto_promote &&
+        monotonic_ns() >= candidacy_due_ns()) {
       const std::optional<Epoch> won = co_await run_election(generation);
       if (generation != generation_) co_return;
       if (won) {
@@ -148,7 +149,7 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
     }
     // Retry the primary every half interval, but wake exactly when a candidacy is due.
     std::chrono::nanoseconds pause = options_.heartbeat_interval / 2;
-    if (last_heard_ns_ != 0 && options_.auto_promote) {
+    if ((last_heard_ns_ != 0 || silent_since_ns_ != 0) && options_.auto_promote) {
       const std::int64_t due = candidacy_due_ns() - monotonic_ns();
       pause = std::min(pause, std::chrono::nanoseconds(std::max<std::int64_t>(due, 0)));
     }
@@ -376,7 +377,7 @@ asio::awaitable<void> Node::Impl::send_acks(std::shared_ptr<FramedSocket> socket
 
 Status Node::Impl::promote(Epoch next) {
   const std::int64_t began = monotonic_ns();
-  const std::int64_t silent_ns = began - last_heard_ns_;
+  const std::int64_t silent_ns = began - (last_heard_ns_ != 0 ? last_heard_ns_ : silent_since_ns_);
   std::unique_ptr<journal::Journal> journal;
   if (mirror_) {
     journal = mirror_->release();

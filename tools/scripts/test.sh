@@ -3,7 +3,7 @@
 #   1. Release build (gcc): every unit, integration, crash and corruption test;
 #   2. ASan+UBSan build (clang): the journal, engine, replication, crash and CLI tests, plus the
 #      libFuzzer targets for a bounded time (the install test alone is left to Release), and the
-#      real-process failover test with 20 kill trials (Release runs 50);
+#      real-process failover tests with 20 kill trials and 3 elections (Release runs 50 and 10);
 #   3. ThreadSanitizer build (clang): the engine's ring, engine and facade tests, the
 #      replication tests (network thread, flushers, engine threads) and the journal's
 #      concurrent writer/flusher test.
@@ -28,10 +28,11 @@ cmake --build build/tsan -j "$jobs"
 
 status=0
 (cd build/asan && ctest -L 'journal|fuzz|engine|tools|crash|replication' -j "$jobs" --timeout 900) || status=$?
-# Real `tape serve` processes under ASan+UBSan too: fewer kills than the Release run's 50, to
-# bound the time (TAPE_FAILOVER_ASAN_TRIALS).
-(cd build/asan && TAPE_FAILOVER_TRIALS="${TAPE_FAILOVER_ASAN_TRIALS:-20}" ctest -L failover \
-  --timeout 900) || status=$?
+# Real `tape serve` processes under ASan+UBSan too: fewer kills than the Release run's 50 (and
+# elections than its 10), to bound the time (TAPE_FAILOVER_ASAN_TRIALS, TAPE_ELECTION_ASAN_TRIALS).
+(cd build/asan && TAPE_FAILOVER_TRIALS="${TAPE_FAILOVER_ASAN_TRIALS:-20}" \
+  TAPE_ELECTION_TRIALS="${TAPE_ELECTION_ASAN_TRIALS:-3}" ctest -L failover --timeout 900) ||
+  status=$?
 (cd build/tsan && ctest -L 'engine|replication' -j "$jobs" --timeout 900) || status=$?
 (cd build/tsan && ctest -R 'ConcurrentSync' -j "$jobs" --timeout 900) || status=$?
 # Release last, so the suite ends with the summary of the full run.

@@ -31,7 +31,8 @@ struct JournalOptions {
   // (MADV_POPULATE_WRITE), and the next segment's first bytes too, so appends and rolls take
   // no page faults. 0 disables it; appends then fault once per fresh 4 KiB page.
   std::uint64_t prefault_window = 4ULL << 20;
-  // Where event lines go; empty means standard error.
+  // Where event lines go; empty means standard error. Called from the appending thread and
+  // from a thread calling sync() or close(), possibly at the same time: it must be thread-safe.
   LogSink log;
   // Test hook, called before every fdatasync/msync/fsync the journal issues. Returning a
   // non-zero errno makes that call fail as if the kernel had returned it.
