@@ -23,5 +23,6 @@ Command add_tail(CLI::App& parent);
 Command add_serve(CLI::App& parent);
 Command add_secret(CLI::App& parent);
 Command add_client(CLI::App& parent);
+Command add_backup(CLI::App& parent);
 
 }  // namespace tape::cli

@@ -1,0 +1,135 @@
+// journal::backup_journal: sealed segments never change, so a byte copy of each is exact; the
+// active segment's records up to any sequence the source already held are immutable too, so
+// a byte copy of that file holds them intact, followed by whatever the writer was adding
+// meanwhile, which the final cut removes.
+
+#include "tape/journal/backup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "journal_dir.h"
+#include "tape/journal/inspect.h"
+#include "tape/journal/journal.h"
+
+namespace tape::journal {
+namespace {
+
+// Copies `from` into a new file `to`, synced. Returns the bytes copied.
+Result<std::uint64_t> copy_file_synced(const std::filesystem::path& from,
+                                       const std::filesystem::path& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    if (errno == ENOENT) {
+      return Status::io_error(
+          from.string() + ": removed during the backup (retention?); run it again", ENOENT);
+    }
+    return Status::from_errno(from.string() + ": open", errno);
+  }
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return Status::from_errno(to.string() + ": create", err);
+  }
+  Status s = Status::ok();
+  std::uint64_t total = 0;
+  for (;;) {
+    // The kernel copies (or reflinks) without bringing the bytes to user space.
+    const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = Status::from_errno(from.string() + ": copying to " + to.string(), errno);
+      break;
+    }
+    if (n == 0) break;
+    total += static_cast<std::uint64_t>(n);
+  }
+  if (s.is_ok() && ::fdatasync(out) != 0)
+    s = Status::from_errno(to.string() + ": fdatasync", errno);
+  ::close(in);
+  ::close(out);
+  if (!s.is_ok()) return s;
+  return total;
+}
+
+Status check_empty_destination(const std::filesystem::path& dst) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dst, ec)) {
+    std::filesystem::create_directories(dst, ec);
+    if (ec) return Status::from_errno(dst.string() + ": create", ec.value());
+    if (dst.has_parent_path()) return fsync_dir(dst.parent_path());
+    return Status::ok();
+  }
+  if (!std::filesystem::is_directory(dst, ec)) {
+    return Status::invalid_argument(dst.string() + ": exists and is not a directory");
+  }
+  if (!std::filesystem::is_empty(dst, ec)) {
+    return Status::invalid_argument(dst.string() +
+                                    ": not empty; a backup goes into a new or empty directory");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<BackupReport> backup_journal(const std::filesystem::path& src,
+                                    const std::filesystem::path& dst,
+                                    const BackupOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(src, dst, ec)) {
+    return Status::invalid_argument("backup source and destination are the same directory");
+  }
+  // Where the source ends now: records up to here are complete and will not change.
+  auto end = read_journal_end(src);
+  if (!end) return end.error();
+  if (end.value().journal_id == 0 || end.value().last_seq.value() == 0) {
+    return Status::not_found(src.string() + ": no records to back up");
+  }
+  Seq upto = options.upto.value() == 0 ? end.value().last_seq : options.upto;
+  if (upto > end.value().last_seq || upto < end.value().first_seq) {
+    return Status::invalid_argument("backup up to seq " + std::to_string(upto.value()) +
+                                    ": the source holds " +
+                                    std::to_string(end.value().first_seq.value()) + ".." +
+                                    std::to_string(end.value().last_seq.value()));
+  }
+  TAPE_RETURN_IF_ERROR(check_empty_destination(dst));
+  auto listing = list_journal_dir(src);
+  if (!listing) return listing.error();
+
+  BackupReport report;
+  for (const auto& [base, name] : listing.value().segments) {
+    if (base > upto) break;
+    auto copied = copy_file_synced(src / name, dst / name);
+    if (!copied) return copied.error();
+    report.bytes_copied += copied.value();
+    ++report.segments;
+  }
+  TAPE_RETURN_IF_ERROR(fsync_dir(dst));
+
+  // Cut what the writer added during the copy (crash-safe, as in truncate_after).
+  TAPE_RETURN_IF_ERROR(Journal::truncate_after(dst, upto, options.journal));
+
+  auto check = inspect_journal(dst, InspectDepth::kFull);
+  if (!check) return check.error();
+  const JournalInfo& info = check.value();
+  if (!info.corruptions.empty()) {
+    return Status::corruption(
+        dst.string() + ": the copy fails its check: " + info.corruptions.front().to_string());
+  }
+  if (info.last_seq != upto) {
+    return Status::corruption(dst.string() + ": the copy ends at seq " +
+                              std::to_string(info.last_seq.value()) + ", not " +
+                              std::to_string(upto.value()));
+  }
+  report.first_seq = info.first_seq;
+  report.last_seq = info.last_seq;
+  report.records = info.records;
+  return report;
+}
+
+}  // namespace tape::journal
