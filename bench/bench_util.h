@@ -3,15 +3,14 @@
 // - bench_root(): where benchmark files go. $TAPE_BENCH_DIR, default /var/tmp (on disk, not
 //   tmpfs); a fresh tape-bench-XXXXXX directory inside it, removed at exit.
 // - monotonic_ns(): CLOCK_MONOTONIC in nanoseconds, for latencies.
-// - device_sectors_written(): the block device's write counter, to see what a sync wrote.
-// - RecordImage: one record laid out exactly as the journal writes it (32-byte header with a
-//   real checksum, payload, zero padding to 8), the unit every baseline copies.
-// - ZeroFilledFile / MappedZeroFile: baseline targets prepared like a journal segment
-//   (posix_fallocate, real zeros written, fdatasync).
+// - From the kit (bench/kit, shared with `tape bench`): RecordImage, ZeroFilledFile,
+//   MappedZeroFile, die(), fs_type_name(), device_sectors_written().
 // - wait_for_background_idle(): waits for the journal's preallocator thread (zero fill,
-//   fdatasync, prefault of the next segment) to go quiet, so it never runs under a timed loop;
-//   wait_for_prepared_segment() waits for the next segment only, under an Engine whose own
-//   threads poll.
+//   fdatasync, prefault of the next segment) to go quiet, so it never runs under a timed loop
+//   (the kit's wait_for_prepared_segment() waits for the next segment only, under an Engine
+//   whose own threads poll).
+// - write_records(): the write()+fdatasync baseline loop (per record, per N records, or no
+//   sync), optionally with per-record latencies; set_latency_counters() reports p50/p99/p99.9.
 // - Baselines: per-process table of baseline rates, so a journal row can report its ratio to
 //   the baseline measured moments before in the same run.
 // - Group fixtures: a benchmark file's shared fixture lives until a benchmark of another group
@@ -32,6 +31,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -50,6 +50,9 @@
 #include <thread>
 #include <vector>
 
+#include "tape/bench/files.h"
+#include "tape/bench/record_image.h"
+#include "tape/bench/sync_probe.h"
 #include "tape/engine/clock.h"
 #include "tape/journal/format.h"
 #include "tape/journal/journal.h"
@@ -59,11 +62,6 @@ namespace tape::bench {
 namespace fs = std::filesystem;
 namespace format = tape::journal::format;
 
-[[noreturn]] inline void die(const std::string& what) {
-  std::fprintf(stderr, "tape bench: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::abort();
-}
-
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -71,47 +69,10 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 // CLOCK_MONOTONIC in nanoseconds: the clock the engine times its syncs with.
 using engine::monotonic_ns;
 
-inline std::string fs_type_name(const fs::path& p) {
-  struct statfs st {};
-  if (::statfs(p.c_str(), &st) != 0) return "unknown";
-  switch (static_cast<unsigned long>(st.f_type)) {
-    case TMPFS_MAGIC:
-      return "tmpfs";
-    case EXT4_SUPER_MAGIC:
-      return "ext2/3/4";
-    case XFS_SUPER_MAGIC:
-      return "xfs";
-    case BTRFS_SUPER_MAGIC:
-      return "btrfs";
-    case OVERLAYFS_SUPER_MAGIC:
-      return "overlayfs";
-    default: {
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "0x%lx", static_cast<unsigned long>(st.f_type));
-      return buf;
-    }
-  }
-}
-
 inline std::uint64_t free_bytes(const fs::path& p) {
   struct statvfs st {};
   if (::statvfs(p.c_str(), &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-}
-
-// Sectors (512 bytes) written so far to the block device holding `p`, from
-// /sys/dev/block/<major>:<minor>/stat; 0 when there is no such device (tmpfs, overlayfs). The
-// whole device's count: other processes' writes are in it too.
-inline std::uint64_t device_sectors_written(const fs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return 0;
-  std::ifstream in("/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" +
-                   std::to_string(minor(st.st_dev)) + "/stat");
-  std::uint64_t v[7] = {};
-  for (auto& x : v) {
-    if (!(in >> x)) return 0;
-  }
-  return v[6];  // fields: reads, merged, sectors, ms, writes, merged, sectors written
 }
 
 inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
@@ -174,116 +135,6 @@ inline fs::path fresh_dir(const std::string& stem) {
   fs::create_directories(p);
   return p;
 }
-
-// --- Records ---------------------------------------------------------------------------
-
-inline std::uint64_t record_bytes(std::size_t payload) {
-  return format::align_up(format::kRecordHeaderSize + payload);
-}
-
-inline std::vector<std::byte> make_payload(std::size_t size) {
-  std::vector<std::byte> p(size);
-  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
-  for (auto& b : p) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b = static_cast<std::byte>(x);
-  }
-  return p;
-}
-
-// One record as the journal lays it out: header (with a real checksum), payload, zero padding.
-struct RecordImage {
-  std::vector<std::byte> bytes;  // size is record_bytes(payload)
-
-  explicit RecordImage(std::size_t payload, std::uint64_t seq = 1) {
-    bytes.assign(record_bytes(payload), std::byte{0});
-    const auto p = make_payload(payload);
-    std::memcpy(bytes.data() + format::kRecordHeaderSize, p.data(), p.size());
-    format::RecordHeader h{};
-    h.length = static_cast<std::uint32_t>(format::kRecordHeaderSize + payload);
-    h.type = static_cast<std::uint16_t>(format::RecordType::kData);
-    h.seq = seq;
-    h.timestamp_ns = 1;
-    std::memcpy(bytes.data(), &h, sizeof(h));
-    std::uint64_t seed = 0;
-    std::memcpy(&seed, bytes.data(), sizeof(seed));
-    h.checksum = XXH3_64bits_withSeed(bytes.data() + 16, h.length - 16, seed);
-    std::memcpy(bytes.data(), &h, sizeof(h));
-  }
-  [[nodiscard]] std::size_t size() const { return bytes.size(); }
-  [[nodiscard]] const std::byte* data() const { return bytes.data(); }
-};
-
-// --- Baseline files ----------------------------------------------------------------------
-
-// Writes real zeros over [0, size) of fd and fdatasyncs, like the journal's preallocator.
-inline void write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path) {
-  if (::posix_fallocate(fd, 0, static_cast<off_t>(size)) != 0)
-    die("posix_fallocate " + path.string());
-  // Page-sized writes, as the journal's preallocator does, so the page cache holds 4 KiB folios
-  // and a sync writes back only the pages a baseline dirtied.
-  static const std::vector<char> zeros(4096, 0);
-  for (std::uint64_t off = 0; off < size;) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), size - off));
-    const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(off));
-    if (w < 0) die("pwrite zeros " + path.string());
-    off += static_cast<std::uint64_t>(w);
-  }
-  if (::fdatasync(fd) != 0) die("fdatasync " + path.string());
-}
-
-// A preallocated, zero-filled, synced file, open read-write (the write()+fdatasync baseline).
-class ZeroFilledFile {
- public:
-  ZeroFilledFile(fs::path path, std::uint64_t size) : path_(std::move(path)), size_(size) {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) die("open " + path_.string());
-    write_zeros_and_sync(fd_, size_, path_);
-  }
-  ~ZeroFilledFile() {
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  ZeroFilledFile(const ZeroFilledFile&) = delete;
-  ZeroFilledFile& operator=(const ZeroFilledFile&) = delete;
-  [[nodiscard]] int fd() const { return fd_; }
-  [[nodiscard]] std::uint64_t size() const { return size_; }
-
- private:
-  fs::path path_;
-  std::uint64_t size_;
-  int fd_ = -1;
-};
-
-// A zero-filled, synced file mapped MAP_SHARED and prefaulted for writing: one store into every
-// page, so the timed copies take no page faults at all (neither the first-touch fault nor the
-// write-protect fault a read-only prefault leaves behind). The memcpy baseline's ceiling.
-class MappedZeroFile {
- public:
-  // `touch_for_write` false leaves the pages mapped read-only (clean), as after a sync.
-  MappedZeroFile(fs::path path, std::uint64_t size, bool touch_for_write = true)
-      : file_(std::move(path), size) {
-    void* p =
-        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, file_.fd(), 0);
-    if (p == MAP_FAILED) die("mmap baseline file");
-    data_ = static_cast<std::byte*>(p);
-    for (std::uint64_t off = 0; touch_for_write && off < size; off += format::kPageSize) {
-      std::atomic_ref<std::byte>(data_[off]).store(std::byte{0}, std::memory_order_relaxed);
-    }
-  }
-  ~MappedZeroFile() { ::munmap(data_, file_.size()); }
-  MappedZeroFile(const MappedZeroFile&) = delete;
-  MappedZeroFile& operator=(const MappedZeroFile&) = delete;
-  [[nodiscard]] std::byte* data() { return data_; }
-  [[nodiscard]] std::uint64_t size() const { return file_.size(); }
-  [[nodiscard]] int fd() const { return file_.fd(); }
-
- private:
-  ZeroFilledFile file_;
-  std::byte* data_ = nullptr;
-};
 
 // --- Waiting for the journal's background work -------------------------------------------
 
@@ -351,33 +202,6 @@ inline bool wait_for_background_idle(
   return false;
 }
 
-// Waits until the journal in `dir` has its next segment ready: the preallocator maps the file
-// (format::kPreallocFileName) only once it is zero-filled and synced, then makes its first pages
-// writable, which `settle` covers. For a journal under an open Engine, whose writer and flusher
-// poll, so that wait_for_background_idle() never sees the process quiet. Warns and returns false
-// after `timeout`.
-inline bool wait_for_prepared_segment(
-    const fs::path& dir, std::chrono::milliseconds settle = std::chrono::milliseconds(100),
-    std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  std::error_code ec;
-  const std::string file = fs::weakly_canonical(dir / format::kPreallocFileName, ec).string();
-  const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - t0 < timeout) {
-    std::ifstream maps("/proc/self/maps");
-    for (std::string line; std::getline(maps, line);) {
-      if (line.size() >= file.size() &&
-          line.compare(line.size() - file.size(), file.size(), file) == 0) {
-        std::this_thread::sleep_for(settle);
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  std::fprintf(stderr, "tape bench: next segment of %s not ready after %llds; measuring anyway\n",
-               dir.c_str(), static_cast<long long>(timeout.count()));
-  return false;
-}
-
 // Minor page faults taken so far by the calling thread (not the journal's helper threads).
 inline long thread_minor_faults() {
   struct rusage ru {};
@@ -392,6 +216,53 @@ inline std::size_t count_segments(const fs::path& dir) {
     if (e.path().extension() == ".seg") ++n;
   }
   return n;
+}
+
+// --- The write()+fdatasync baseline, per record or per N records ------------------------
+
+// pwrite()s `records` copies of `image` at consecutive offsets of `fd` from `off`, with an
+// fdatasync after every `per_sync` records and one at the end (per_sync 0: no sync at all).
+// With `latency_ns`, appends the latency of every `sample_every`-th record: from just before
+// its pwrite to the end of the fdatasync that covers it (to the pwrite's return when unsynced).
+// Returns the next offset.
+inline off_t write_records(int fd, const RecordImage& image, std::uint64_t records,
+                           std::uint64_t per_sync, off_t off,
+                           std::vector<std::int64_t>* latency_ns = nullptr,
+                           std::uint64_t sample_every = 1) {
+  std::vector<std::int64_t> issued;  // issue times of the sampled records not yet synced
+  for (std::uint64_t i = 0; i < records; ++i) {
+    const bool sampled = latency_ns != nullptr && i % sample_every == 0;
+    const std::int64_t t0 = sampled ? monotonic_ns() : 0;
+    if (::pwrite(fd, image.data(), image.size(), off) < 0) die("pwrite");
+    off += static_cast<off_t>(image.size());
+    if (sampled) {
+      if (per_sync == 0) latency_ns->push_back(monotonic_ns() - t0);
+      if (per_sync != 0) issued.push_back(t0);
+    }
+    const bool last = i + 1 == records;
+    if (per_sync != 0 && ((i + 1) % per_sync == 0 || last)) {
+      if (::fdatasync(fd) != 0) die("fdatasync");
+      if (latency_ns != nullptr) {
+        const std::int64_t done = monotonic_ns();
+        for (const std::int64_t t : issued) latency_ns->push_back(done - t);
+        issued.clear();
+      }
+    }
+  }
+  return off;
+}
+
+// Sets counters p50_us, p99_us and p999_us from per-record latencies (reorders `ns`).
+inline void set_latency_counters(benchmark::State& state, std::vector<std::int64_t>& ns) {
+  if (ns.empty()) return;
+  const auto at = [&ns](double q) {
+    const auto k = static_cast<std::size_t>(q * static_cast<double>(ns.size() - 1));
+    std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(k), ns.end());
+    return static_cast<double>(ns[k]) / 1e3;
+  };
+  state.counters["p50_us"] = at(0.50);
+  state.counters["p99_us"] = at(0.99);
+  state.counters["p999_us"] = at(0.999);
 }
 
 // --- Baselines measured earlier in the same run ------------------------------------------

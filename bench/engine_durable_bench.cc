@@ -39,13 +39,7 @@ void baseline_write_fdatasync(benchmark::State& state) {
   const fs::path dir = fresh_dir("durable-baseline");
   ZeroFilledFile file(dir / "baseline.dat", records * image.size() + (1 << 20));
   for (auto _ : state) {
-    off_t off = 0;
-    for (std::uint64_t i = 0; i < records; ++i) {
-      if (::pwrite(file.fd(), image.data(), image.size(), off) < 0) die("pwrite");
-      off += static_cast<off_t>(image.size());
-      if ((i + 1) % per_sync == 0 && ::fdatasync(file.fd()) != 0) die("fdatasync");
-    }
-    if (::fdatasync(file.fd()) != 0) die("fdatasync");
+    write_records(file.fd(), image, records, per_sync, 0);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * records * image.size()));
@@ -55,26 +49,17 @@ void baseline_write_fdatasync(benchmark::State& state) {
 // fdatasync. No per-record system call at all.
 void baseline_one_write_per_batch(benchmark::State& state) {
   const auto per_sync = static_cast<std::uint64_t>(state.range(0));
-  const std::uint64_t batches = 100;
-  const RecordImage image(kPayload);
-  std::vector<std::byte> batch(per_sync * image.size());
-  for (std::uint64_t i = 0; i < per_sync; ++i) {
-    std::memcpy(batch.data() + i * image.size(), image.data(), image.size());
-  }
   const fs::path dir = fresh_dir("durable-batch");
-  ZeroFilledFile file(dir / "batch.dat", batches * batch.size() + (1 << 20));
-  const auto t0 = std::chrono::steady_clock::now();
+  BatchRun total;
   for (auto _ : state) {
-    for (std::uint64_t b = 0; b < batches; ++b) {
-      const auto off = static_cast<off_t>(b * batch.size());
-      if (::pwrite(file.fd(), batch.data(), batch.size(), off) < 0) die("pwrite");
-      if (::fdatasync(file.fd()) != 0) die("fdatasync");
-    }
+    const BatchRun run = batched_write(dir, kPayload, per_sync, 100, 1e9, true);
+    total.records += run.records;
+    total.bytes += run.bytes;
+    total.seconds += run.seconds;
   }
-  const double bytes = static_cast<double>(state.iterations() * batches * batch.size());
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batches * per_sync));
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
-  record_baseline("one_write_per_batch/" + std::to_string(per_sync), bytes / seconds_since(t0));
+  state.SetItemsProcessed(static_cast<std::int64_t>(total.records));
+  state.SetBytesProcessed(static_cast<std::int64_t>(total.bytes));
+  record_baseline("one_write_per_batch/" + std::to_string(per_sync), total.bytes_per_s());
 }
 
 // Runs one engine row: `produce(engine, count)` is each producer thread's loop and returns

@@ -39,6 +39,9 @@
 // indexed by seq - first_seq, written before commit(); the ring's release/acquire chain (commit
 // -> writer drain -> written watermark -> flusher) orders them before the callback reads them.
 //
+// The producer loop and the probe live in bench/kit (paced_durable.h), the sync samples in
+// bench/kit (sync_probe.h): `tape bench durable --rate` and `tape bench device` run the same code.
+//
 // All times are CLOCK_MONOTONIC; every percentile comes from a LogHistogram (bucket upper
 // bound, < 1.6% wide: conservative).
 //
@@ -72,6 +75,7 @@
 #include <string>
 
 #include "bench_util.h"
+#include "tape/bench/paced_durable.h"
 #include "tape/engine/engine.h"
 #include "tape/engine/log_histogram.h"
 
@@ -87,61 +91,15 @@ constexpr double kWarmupSeconds = 0.2;
 constexpr double kMeasureSeconds = 2.0;
 constexpr double kTargetRatio = 1.5;
 
-enum class SyncKind { kFdatasync, kMsync };
-
-// Times `max_samples` syncs (or as many as fit in `max_seconds`) of a zero-filled, synced file in
-// a fresh directory, each after one record image is written at the next offset: pwrite then
-// fdatasync, or a store through the mapping then msync of the record's pages.
-// Returns the KiB the device wrote per sync (0 when unknown).
+// Samples of one sync after one record write, in a fresh directory (bench/kit sync_probe.h).
 double measure_sync(SyncKind kind, std::size_t payload, std::uint64_t max_samples,
                     double max_seconds, LogHistogram& hist) {
-  const RecordImage image(payload);
   const fs::path dir = fresh_dir("latency-baseline");
-  double kib_per_sync = 0;
-  {
-    const std::uint64_t size = (kBaselineWarmup + max_samples) * image.size() + (1 << 20);
-    // The fdatasync reference writes to a file nobody maps; msync needs the mapping.
-    std::unique_ptr<ZeroFilledFile> plain;
-    std::unique_ptr<MappedZeroFile> mapped;
-    if (kind == SyncKind::kFdatasync) {
-      plain = std::make_unique<ZeroFilledFile>(dir / "baseline.dat", size);
-    } else {
-      mapped = std::make_unique<MappedZeroFile>(dir / "baseline.dat", size);
-    }
-    const std::uint64_t sectors0 = device_sectors_written(dir);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::uint64_t off = 0;
-    std::uint64_t syncs = 0;
-    for (std::uint64_t i = 0; i < kBaselineWarmup + max_samples; ++i) {
-      std::int64_t a = 0;
-      std::int64_t b = 0;
-      if (kind == SyncKind::kFdatasync) {
-        if (::pwrite(plain->fd(), image.data(), image.size(), static_cast<off_t>(off)) < 0) {
-          die("pwrite");
-        }
-        a = monotonic_ns();
-        if (::fdatasync(plain->fd()) != 0) die("fdatasync");
-        b = monotonic_ns();
-      } else {
-        std::memcpy(mapped->data() + off, image.data(), image.size());
-        const std::uint64_t page = off & ~(format::kPageSize - 1);
-        a = monotonic_ns();
-        if (::msync(mapped->data() + page, off + image.size() - page, MS_SYNC) != 0) die("msync");
-        b = monotonic_ns();
-      }
-      off += image.size();
-      ++syncs;
-      if (i >= kBaselineWarmup) hist.record(static_cast<std::uint64_t>(b - a));
-      if (seconds_since(t0) > max_seconds) break;
-    }
-    const std::uint64_t sectors1 = device_sectors_written(dir);
-    kib_per_sync = sectors0 == 0
-                       ? 0
-                       : static_cast<double>(sectors1 - sectors0) / 2 / static_cast<double>(syncs);
-  }
+  const SyncRun run =
+      bench::measure_sync(kind, dir, payload, kBaselineWarmup, max_samples, max_seconds, hist);
   std::error_code ec;
   fs::remove_all(dir, ec);
-  return kib_per_sync;
+  return run.kib_per_sync;
 }
 
 std::string baseline_key(SyncKind kind) {
@@ -178,140 +136,47 @@ double fdatasync_p99(std::size_t payload) {
   return p99;
 }
 
-// Shared by the producer (writes due/issued before commit) and the on_durable callback (the
-// flusher thread: reads them, owns the histograms).
-struct LatencyProbe {
-  LatencyProbe(std::uint64_t records, std::uint64_t warmup_records)
-      : count(records),
-        warmup(warmup_records),
-        due(new std::atomic<std::int64_t>[records]()),
-        issued(new std::atomic<std::int64_t>[records]()),
-        corrected(std::make_unique<LogHistogram>()),
-        from_issue(std::make_unique<LogHistogram>()) {}
-
-  // Flusher thread, after each sync.
-  void on_durable(Seq durable) {
-    const std::int64_t now = monotonic_ns();
-    const std::uint64_t first = first_seq.load(std::memory_order_acquire);
-    if (first == 0) return;
-    const std::uint64_t end = std::min(durable.value(), first + count - 1);
-    for (std::uint64_t s = std::max(seen + 1, first + warmup); s <= end; ++s) {
-      const std::uint64_t i = s - first;
-      const std::int64_t d = due[i].load(std::memory_order_acquire);
-      const std::int64_t at = issued[i].load(std::memory_order_acquire);
-      if (d == 0 || at == 0) die("durable callback ran before the record's due time was stored");
-      corrected->record(static_cast<std::uint64_t>(std::max<std::int64_t>(now - d, 0)));
-      from_issue->record(static_cast<std::uint64_t>(std::max<std::int64_t>(now - at, 0)));
-    }
-    seen = std::max(seen, end);
-  }
-
-  const std::uint64_t count;
-  const std::uint64_t warmup;
-  std::unique_ptr<std::atomic<std::int64_t>[]> due;     // t_i of record i
-  std::unique_ptr<std::atomic<std::int64_t>[]> issued;  // when the producer claimed it
-  std::atomic<std::uint64_t> first_seq{0};              // seq of record 0, set before its commit
-  // Flusher thread only.
-  std::uint64_t seen = 0;
-  std::unique_ptr<LogHistogram> corrected;
-  std::unique_ptr<LogHistogram> from_issue;
-};
-
 void BM_EngineLatency(benchmark::State& state) {
   const auto payload_size = static_cast<std::size_t>(state.range(0));
   const auto rate = static_cast<std::uint64_t>(state.range(1));
-  const auto warmup = static_cast<std::uint64_t>(kWarmupSeconds * static_cast<double>(rate));
-  const std::uint64_t records =
-      warmup + static_cast<std::uint64_t>(kMeasureSeconds * static_cast<double>(rate));
-  const auto payload = make_payload(payload_size);
   const double baseline_p99 = fdatasync_p99(payload_size);
 
-  std::unique_ptr<LatencyProbe> probe;
-  engine::EngineStats stats;
-  std::int64_t max_lag = 0;
-  double issue_seconds = 0;
-  double kib_per_sync = 0;
+  PacedDurableRun run;
   for (auto _ : state) {
-    state.PauseTiming();
-    probe = std::make_unique<LatencyProbe>(records, warmup);
-    engine::EngineOptions options;
-    // The whole row in one segment: no roll (sealed-segment fsync) inside the measurement.
-    const std::uint64_t mib = 1ULL << 20;
-    options.journal.segment_size = (records * record_bytes(payload_size) + 2 * mib) / mib * mib;
-    options.journal.log = [](std::string_view) {};
-    options.durability.kind = engine::DurabilityPolicy::Kind::kEveryBatch;
-    options.on_durable = [p = probe.get()](Seq s) { p->on_durable(s); };
     const fs::path dir = fresh_dir("latency-engine");
-    auto opened = engine::Engine::open(dir, options);
-    if (!opened) die("engine open: " + opened.error().to_string());
-    engine::Engine& eng = *opened.value();
-    wait_for_prepared_segment(dir);
-    const std::uint64_t syncs0 = eng.stats().syncs;
-    const std::uint64_t sectors0 = device_sectors_written(dir);
-    state.ResumeTiming();
-
-    const std::int64_t start = monotonic_ns() + 1'000'000;
-    std::int64_t now = 0;
-    Seq last;
-    for (std::uint64_t i = 0; i < records; ++i) {
-      const std::int64_t due = start + static_cast<std::int64_t>(i * 1'000'000'000ULL / rate);
-      while ((now = monotonic_ns()) < due) _mm_pause();
-      const engine::Claim c =
-          eng.claim(static_cast<std::uint32_t>(payload_size), engine::FullPolicy::kBlock);
-      if (c.status != engine::ClaimStatus::kOk) die("claim: " + eng.status().to_string());
-      if (i == 0) {
-        probe->first_seq.store(c.seq.value(), std::memory_order_release);
-      } else if (c.seq.value() != probe->first_seq.load(std::memory_order_relaxed) + i) {
-        die("sequences not contiguous");
-      }
-      probe->due[i].store(due, std::memory_order_release);
-      probe->issued[i].store(now, std::memory_order_release);
-      std::memcpy(c.payload, payload.data(), payload_size);
-      eng.commit(c);
-      max_lag = std::max(max_lag, now - due);
-      last = c.seq;
-    }
-    issue_seconds = static_cast<double>(now - start) / 1e9;
-    if (Status s = eng.wait_durable(last, 30'000'000'000); !s)
-      die("wait_durable: " + s.to_string());
-
-    state.PauseTiming();
-    const std::uint64_t sectors1 = device_sectors_written(dir);
-    stats = eng.stats();
-    if (sectors0 != 0 && stats.syncs > syncs0) {
-      kib_per_sync =
-          static_cast<double>(sectors1 - sectors0) / 2 / static_cast<double>(stats.syncs - syncs0);
-    }
-    if (Status s = eng.close(); !s) die("close: " + s.to_string());
-    opened.value().reset();  // joins the flusher: its histograms are ours now
+    PacedDurableOptions o;
+    o.payload = payload_size;
+    o.rate = rate;
+    o.warmup_seconds = kWarmupSeconds;
+    o.measure_seconds = kMeasureSeconds;
+    auto r = run_paced_durable(dir, o);
+    if (!r) die("paced durable run: " + r.error().to_string());
+    run = std::move(r).value();
     std::error_code ec;
     fs::remove_all(dir, ec);
-    state.ResumeTiming();
   }
-
-  const LogHistogram& h = *probe->corrected;
+  const engine::EngineStats& stats = run.stats;
+  const LogHistogram& h = *run.corrected;
   const auto p99 = static_cast<double>(h.percentile(0.99));
   state.counters["p50_ns"] = static_cast<double>(h.percentile(0.5));
   state.counters["p99_ns"] = p99;
   state.counters["p99_9_ns"] = static_cast<double>(h.percentile(0.999));
   state.counters["max_ns"] = static_cast<double>(h.max());
-  state.counters["p99_from_issue_ns"] = static_cast<double>(probe->from_issue->percentile(0.99));
+  state.counters["p99_from_issue_ns"] = static_cast<double>(run.from_issue->percentile(0.99));
   state.counters["samples"] = static_cast<double>(h.count());
   state.counters["offered_rate"] = static_cast<double>(rate);
-  state.counters["achieved_rate"] =
-      issue_seconds > 0 ? static_cast<double>(records - 1) / issue_seconds : 0;
-  state.counters["max_issue_lag_ns"] = static_cast<double>(max_lag);
+  state.counters["achieved_rate"] = run.achieved_rate();
+  state.counters["max_issue_lag_ns"] = static_cast<double>(run.max_issue_lag_ns);
   state.counters["syncs"] = static_cast<double>(stats.syncs);
   state.counters["records_per_sync"] =
       stats.syncs > 0 ? static_cast<double>(stats.records) / static_cast<double>(stats.syncs) : 0;
   state.counters["sync_p50_ns"] = static_cast<double>(stats.sync_latency_ns.percentile(0.5));
   state.counters["sync_p99_ns"] = static_cast<double>(stats.sync_latency_ns.percentile(0.99));
-  if (kib_per_sync > 0) state.counters["disk_kib_per_sync"] = kib_per_sync;
+  if (run.kib_per_sync > 0) state.counters["disk_kib_per_sync"] = run.kib_per_sync;
   state.counters["fdatasync_p99_ns"] = baseline_p99;
   if (baseline_p99 > 0) state.counters["p99_vs_fdatasync_p99"] = p99 / baseline_p99;
   set_ratio(state, "p99_vs_msync_p99", p99, baseline_key(SyncKind::kMsync));
   state.SetItemsProcessed(static_cast<std::int64_t>(h.count()));
-  if (h.count() != records - warmup) die("not every measured record reached the callback");
   if (baseline_p99 > 0 && p99 / baseline_p99 > kTargetRatio) {
     state.SetLabel("above target");
   }

@@ -42,6 +42,8 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "tape/bench/loopback_pair.h"
+#include "tape/bench/tcp.h"
 #include "tape/engine/log_histogram.h"
 #include "tape/journal/journal.h"
 #include "tape/replication/auth.h"
@@ -62,69 +64,11 @@ using replication::Role;
 
 constexpr auto kTimeout = 200ms;
 
-// A connected pair of loopback TCP sockets.
-struct TcpPair {
-  int a = -1, b = -1;
-  TcpPair() {
-    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(listener, 1) != 0 ||
-        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      die("loopback listen");
-    }
-    a = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (::connect(a, reinterpret_cast<sockaddr*>(&addr), len) != 0) die("loopback connect");
-    b = ::accept(listener, nullptr, nullptr);
-    ::close(listener);
-    const int one = 1;
-    ::setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~TcpPair() {
-    ::close(a);
-    ::close(b);
-  }
-};
-
-void write_all(int fd, const std::byte* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w <= 0) die("tcp write");
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-void read_all(int fd, std::byte* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r <= 0) die("tcp read");
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-}
-
 void replication_baseline_tcp(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::size_t total = 256ULL << 20;
-  std::vector<std::byte> chunk(64 << 10, std::byte{7});
   for (auto _ : state) {
-    TcpPair pair;
-    const auto t0 = std::chrono::steady_clock::now();
-    std::thread reader([&] {
-      std::vector<std::byte> in(64 << 10);
-      for (std::size_t got = 0; got < total; got += in.size())
-        read_all(pair.b, in.data(), in.size());
-    });
-    for (std::size_t sent = 0; sent < total; sent += chunk.size()) {
-      write_all(pair.a, chunk.data(), chunk.size());
-    }
-    reader.join();
-    const double s = seconds_since(t0);
+    const double s = tcp_stream_seconds(total);
     state.SetIterationTime(s);
     record_baseline("tcp_bytes", static_cast<double>(total) / s);
   }
@@ -134,91 +78,29 @@ void replication_baseline_tcp(benchmark::State& state) {
 
 void replication_baseline_tcp_rtt(benchmark::State& state) {
   auto hist = std::make_unique<LogHistogram>();
-  for (auto _ : state) {
-    TcpPair pair;
-    std::thread echo([&] {
-      std::byte buf[64];
-      for (int i = 0; i < 10'000; ++i) {
-        read_all(pair.b, buf, sizeof buf);
-        write_all(pair.b, buf, sizeof buf);
-      }
-    });
-    std::byte msg[64]{};
-    for (int i = 0; i < 10'000; ++i) {
-      const std::int64_t t0 = monotonic_ns();
-      write_all(pair.a, msg, sizeof msg);
-      read_all(pair.a, msg, sizeof msg);
-      hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
-    }
-    echo.join();
-  }
+  for (auto _ : state) tcp_rtt(10'000, *hist);
   state.counters["p50_us"] = static_cast<double>(hist->percentile(0.5)) / 1e3;
   state.counters["p99_us"] = static_cast<double>(hist->percentile(0.99)) / 1e3;
   state.counters["p99_9_us"] = static_cast<double>(hist->percentile(0.999)) / 1e3;
   record_baseline("tcp_rtt_p99_ns", static_cast<double>(hist->percentile(0.99)));
 }
 
-// A primary (and, with a standby, its standby) in fresh directories, and a connected client.
+// A primary (and, with a standby, its standby) in a fresh directory, and a connected client
+// (bench/kit loopback_pair.h); the directory is removed with it.
 struct Pair {
-  fs::path root = fresh_dir("replication");
-  fs::path secret = root / "secret";
-  std::unique_ptr<Node> primary, standby;
-  std::unique_ptr<Client> client;
-
+  fs::path dir = fresh_dir("replication");
+  std::unique_ptr<LoopbackPair> nodes;
   Pair(AckMode mode, bool with_standby) {
-    if (!replication::write_new_secret(secret)) die("secret");
-    NodeOptions p = options("a");
-    p.ack_mode = mode;
-    // A placeholder peer: the primary needs one for standby acks; fencing it just fails.
-    p.peers = {"127.0.0.1:9"};
-    auto a = Node::start(p, Role::kPrimary);
-    if (!a) die("primary: " + a.error().to_string());
-    primary = std::move(a).value();
-    if (with_standby) {
-      NodeOptions s = options("b");
-      s.peers = {primary->listen_address()};
-      s.auto_promote = true;
-      s.on_standby_loss = replication::StandbyLoss::kDegrade;
-      auto b = Node::start(s, Role::kStandby);
-      if (!b) die("standby: " + b.error().to_string());
-      standby = std::move(b).value();
-    }
-    ClientOptions c;
-    c.nodes = {primary->listen_address()};
-    if (standby) c.nodes.push_back(standby->listen_address());
-    c.secret_file = secret;
-    c.timeout = 30s;
-    auto cl = Client::connect(c);
-    if (!cl) die("client: " + cl.error().to_string());
-    client = std::move(cl).value();
+    auto r = LoopbackPair::start(dir, mode, with_standby, kTimeout);
+    if (!r) die("loopback pair: " + r.error().to_string());
+    nodes = std::move(r).value();
   }
   ~Pair() {
-    client.reset();
-    if (standby) (void)standby->stop();
-    if (primary) (void)primary->stop();
+    nodes.reset();
     std::error_code ec;
-    fs::remove_all(root, ec);
+    fs::remove_all(dir, ec);
   }
-
-  NodeOptions options(const std::string& name) const {
-    NodeOptions o;
-    o.dir = root / name;
-    o.listen = "127.0.0.1:0";
-    o.secret_file = secret;
-    o.heartbeat_interval = 20ms;
-    o.heartbeat_timeout = kTimeout;
-    o.engine.journal.log = [](std::string_view) {};
-    // TAPE_BENCH_LOG=1: the nodes' logs on stderr, stamped with CLOCK_MONOTONIC in ms.
-    if (std::getenv("TAPE_BENCH_LOG") != nullptr) {
-      o.log = [](std::string_view line) {
-        std::fprintf(stderr, "%.3f %.*s\n", static_cast<double>(monotonic_ns()) / 1e6,
-                     static_cast<int>(line.size()), line.data());
-      };
-    } else {
-      o.log = [](std::string_view) {};
-    }
-    return o;
-  }
+  LoopbackPair* operator->() const { return nodes.get(); }
 };
 
 // CPU time of every thread of this process (both nodes, their engines and flushers), seconds.
@@ -335,7 +217,7 @@ void replication_ack_latency(benchmark::State& state) {
     Pair pair(standby ? AckMode::kStandbyDurable : AckMode::kLocal, standby);
     for (int i = 0; i < 2'200; ++i) {
       const std::int64_t t0 = monotonic_ns();
-      if (!pair.client->append(one)) die("append");
+      if (!pair->client->append(one)) die("append");
       if (i >= 200) hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
     }
   }
@@ -366,16 +248,16 @@ void replication_failover(benchmark::State& state) {
     for (int trial = 0; trial < 5; ++trial) {
       Pair pair(AckMode::kStandbyDurable, true);
       for (int i = 0; i < 100; ++i) {
-        if (!pair.client->append(one)) die("append before failover");
+        if (!pair->client->append(one)) die("append before failover");
       }
       const std::int64_t t0 = monotonic_ns();
-      (void)pair.primary->stop();
-      if (!pair.standby->wait_for_role(Role::kPrimary, 10s)) die("no takeover");
+      (void)pair->primary->stop();
+      if (!pair->standby->wait_for_role(Role::kPrimary, 10s)) die("no takeover");
       promoted->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
-      if (!pair.client->reconnect()) die("reconnect");
-      if (!pair.client->append(one)) die("append after failover");
+      if (!pair->client->reconnect()) die("reconnect");
+      if (!pair->client->append(one)) die("append after failover");
       hist->record(static_cast<std::uint64_t>(monotonic_ns() - t0));
-      pair.primary.reset();
+      pair->primary.reset();
     }
   }
   const double timeout_ms = static_cast<double>(kTimeout.count());
@@ -409,13 +291,13 @@ void replication_election_failover(benchmark::State& state) {
   for (auto _ : state) {
     for (int trial = 0; trial < 5; ++trial) {
       Pair base(AckMode::kLocal, false);  // only for its directory, secret and options
-      (void)base.primary->stop();
-      base.client.reset();
+      (void)base->primary->stop();
+      base->client.reset();
       const std::vector<std::string> addr = {free_local_address(), free_local_address(),
                                              free_local_address()};
       std::vector<std::unique_ptr<Node>> nodes;
       for (std::size_t i = 0; i < 3; ++i) {
-        NodeOptions o = base.options("n" + std::to_string(i));
+        NodeOptions o = base->options("n" + std::to_string(i));
         o.listen = addr[i];
         for (std::size_t j = 0; j < 3; ++j) {
           if (j != i) o.peers.push_back(addr[j]);
@@ -428,7 +310,7 @@ void replication_election_failover(benchmark::State& state) {
       }
       ClientOptions c;
       c.nodes = addr;
-      c.secret_file = base.secret;
+      c.secret_file = base->secret;
       c.timeout = 30s;
       auto client = Client::connect(c);
       if (!client) die("client: " + client.error().to_string());

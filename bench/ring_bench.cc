@@ -28,6 +28,9 @@
 // threads on two cores), so 2P1C measures how each queue survives preemption as much as raw
 // speed. No thread is pinned (another engineer shares the cores).
 //
+// The records, the spsc_queue and ring transfers live in bench/kit (ring_transfer.h), shared
+// with `tape bench ring`.
+//
 // Timing: one iteration is one whole transfer, timed manually from the moment the threads are
 // released (all of them created and waiting) to the moment the consumer has the last record.
 // Queue construction, ring creation (which zeroes the ring) and thread start are untimed.
@@ -60,6 +63,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "tape/bench/ring_transfer.h"
 #include "tape/engine/ring.h"
 
 // GCC 12 reports a stringop-overflow inside moodycamel's inlined enqueue_bulk (an atomic load
@@ -71,89 +75,15 @@
 namespace tape::bench {
 namespace {
 
-using engine::Claim;
-using engine::ClaimStatus;
-using engine::FullPolicy;
-using engine::Ring;
-using engine::RingRecordView;
-
 constexpr std::uint64_t kRecords1P = 2'000'000;
 constexpr std::uint64_t kRecords2P = 1'000'000;  // 2P1C is oversubscribed and much slower
 std::uint64_t records(int producers) { return producers == 1 ? kRecords1P : kRecords2P; }
 constexpr int kRepetitions = 3;
-constexpr std::size_t kPopBatch = 256;
 // Records per claim_batch() (and per moodycamel enqueue_bulk) on the batch rows.
 constexpr int kBatch = 16;
-// Records per drain() call, like a writer's batch. (It also kept the first version of drain(),
-// which could walk past its own unreleased records when the ring was exactly full, below one
-// lap: 1024 records of <= 280 bytes; see docs/benchmarks.md, "Ring (issue 4)".)
-constexpr std::size_t kDrainBatch = 1024;
 constexpr double kTarget1P1CVsSpsc = 1.5;
 constexpr double kTarget2P1CVsLockfreeQueue = 2.0;
 constexpr double kTarget2P1CVsMoodycamel = 1.0;
-
-template <std::size_t N>
-struct Record {
-  std::uint64_t seq;
-  std::uint64_t body[(N - 8) / 8];
-};
-static_assert(sizeof(Record<64>) == 64 && sizeof(Record<256>) == 256);
-static_assert(std::is_trivially_copyable_v<Record<64>>);
-
-template <std::size_t N>
-Record<N> make_record() {
-  Record<N> r{};
-  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
-  for (auto& w : r.body) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    w = x;
-  }
-  return r;
-}
-
-inline void cpu_relax() { _mm_pause(); }
-
-std::size_t ring_capacity(std::size_t record) { return record <= 64 ? 1U << 20 : 4U << 20; }
-// Records the ring holds when full; every baseline gets the same number of slots.
-std::size_t slots(std::size_t record) {
-  return ring_capacity(record) / ((sizeof(engine::RingRecordHeader) + record + 7) & ~7ULL);
-}
-
-// Runs `producers` producer threads (each calls produce(p, first_seq, count)) and one consumer
-// thread (consume(total) returns the sum of the sequence words it saw). Returns seconds from
-// release to the consumer's last record, or a negative value when the sum is wrong.
-template <typename Produce, typename Consume>
-double run_transfer(int producers, std::uint64_t total, Produce&& produce, Consume&& consume) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::chrono::steady_clock::time_point t_start;
-  std::chrono::steady_clock::time_point t_end;
-  std::uint64_t sum = 0;
-  const std::uint64_t per = total / static_cast<std::uint64_t>(producers);
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p) {
-    threads.emplace_back([&, p] {
-      ready.fetch_add(1, std::memory_order_acq_rel);
-      while (!go.load(std::memory_order_acquire)) cpu_relax();
-      produce(p, static_cast<std::uint64_t>(p) * per, per);
-    });
-  }
-  threads.emplace_back([&] {
-    ready.fetch_add(1, std::memory_order_acq_rel);
-    while (!go.load(std::memory_order_acquire)) cpu_relax();
-    sum = consume(per * static_cast<std::uint64_t>(producers));
-    t_end = std::chrono::steady_clock::now();
-  });
-  while (ready.load(std::memory_order_acquire) != producers + 1) std::this_thread::yield();
-  t_start = std::chrono::steady_clock::now();
-  go.store(true, std::memory_order_release);
-  for (auto& t : threads) t.join();
-  const std::uint64_t n = per * static_cast<std::uint64_t>(producers);
-  if (sum != n * (n - 1) / 2) return -1;
-  return std::chrono::duration<double>(t_end - t_start).count();
-}
 
 void finish(benchmark::State& state, double seconds) {
   if (seconds < 0) {
@@ -173,36 +103,6 @@ std::string key(const std::string& name, int producers, std::size_t size) {
 }
 
 // --- Baselines ------------------------------------------------------------------------------
-
-template <std::size_t N>
-double transfer_spsc(std::uint64_t total) {
-  auto q = std::make_unique<boost::lockfree::spsc_queue<Record<N>>>(slots(N));
-  const Record<N> proto = make_record<N>();
-  return run_transfer(
-      1, total,
-      [&](int, std::uint64_t first, std::uint64_t count) {
-        Record<N> r = proto;
-        for (std::uint64_t i = 0; i < count; ++i) {
-          r.seq = first + i;
-          while (!q->push(r)) cpu_relax();
-        }
-      },
-      [&](std::uint64_t n) {
-        std::vector<Record<N>> buf(kPopBatch);
-        std::uint64_t got = 0;
-        std::uint64_t sum = 0;
-        while (got < n) {
-          const std::size_t k = q->pop(buf.data(), buf.size());
-          if (k == 0) {
-            cpu_relax();
-            continue;
-          }
-          for (std::size_t i = 0; i < k; ++i) sum += buf[i].seq;
-          got += k;
-        }
-        return sum;
-      });
-}
 
 template <std::size_t N>
 double transfer_lockfree_queue(int producers, std::uint64_t total) {
@@ -286,69 +186,6 @@ double transfer_moodycamel(int producers, std::uint64_t total, std::uint32_t bat
             continue;
           }
           for (std::size_t i = 0; i < k; ++i) sum += buf[i].seq;
-          got += k;
-        }
-        return sum;
-      });
-}
-
-// --- tape's ring ----------------------------------------------------------------------------
-
-struct RingBlock {
-  void* block = nullptr;
-  Ring ring;
-  RingBlock(std::size_t capacity, engine::ProducerMode mode)
-      : block(std::aligned_alloc(engine::kCacheLine, Ring::block_size(capacity))),
-        ring(Ring::create(block, capacity, Seq(1), mode)) {}
-  ~RingBlock() { std::free(block); }
-  RingBlock(const RingBlock&) = delete;
-  RingBlock& operator=(const RingBlock&) = delete;
-};
-
-template <std::size_t N>
-double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mode,
-                     std::uint32_t batch) {
-  auto rb = std::make_unique<RingBlock>(ring_capacity(N), mode);
-  Ring& ring = rb->ring;
-  const Record<N> proto = make_record<N>();
-  return run_transfer(
-      producers, total,
-      [&](int, std::uint64_t first, std::uint64_t count) {
-        Record<N> r = proto;
-        std::vector<std::uint32_t> sizes(batch, sizeof(r));
-        std::vector<Claim> claims(batch);
-        for (std::uint64_t i = 0; i < count;) {
-          const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - i));
-          // kSpin without a deadline cannot fail; if it did, the consumer would wait forever.
-          if (k == 1) {
-            claims[0] = ring.claim(sizeof(r), FullPolicy::kSpin);
-            if (claims[0].status != ClaimStatus::kOk) std::abort();
-          } else if (ring.claim_batch({sizes.data(), k}, {claims.data(), k}, FullPolicy::kSpin) !=
-                     ClaimStatus::kOk) {
-            std::abort();
-          }
-          for (std::size_t j = 0; j < k; ++j, ++i) {
-            r.seq = first + i;
-            std::memcpy(claims[j].payload, &r, sizeof(r));
-            ring.commit(claims[j], static_cast<std::int64_t>(i));
-          }
-        }
-      },
-      [&](std::uint64_t n) {
-        std::uint64_t got = 0;
-        std::uint64_t sum = 0;
-        while (got < n) {
-          const std::size_t k = ring.drain(
-              [&](const RingRecordView& v) {
-                std::uint64_t seq = 0;
-                std::memcpy(&seq, v.payload.data(), sizeof(seq));
-                sum += seq;
-              },
-              kDrainBatch);
-          if (k == 0) {
-            cpu_relax();
-            continue;
-          }
           got += k;
         }
         return sum;

@@ -75,8 +75,10 @@ Status Node::Impl::start(Role role) {
   vote_ = vote.value();
   if (role == Role::kPrimary) {
     TAPE_RETURN_IF_ERROR(open_primary(nullptr));
+    start_recovery_ = engine_->recovery();
   } else {
     TAPE_RETURN_IF_ERROR(open_standby_journal());
+    if (mirror_) start_recovery_ = mirror_->journal().recovery();
     // Among several standbys, a restarted one may hold acknowledged records no other node
     // has: it must be able to stand even if no primary is ever heard again (the others
     // cannot be elected without its vote, and it refuses them as further along).
@@ -104,11 +106,7 @@ Status Node::Impl::stop() {
     io_.stop();
   });
   io_thread_.join();
-  Status result = Status::ok();
-  if (engine_) {
-    result = engine_->close();
-    engine_.reset();
-  }
+  Status result = retire_engine();
   if (mirror_) {
     auto journal = mirror_->release();
     mirror_.reset();
@@ -272,8 +270,38 @@ NodeStats Node::stats() const {
   s.rejected_peers = i.stat_rejected_.load();
   s.promotions = i.stat_promotions_.load();
   s.last_promotion_ns = i.stat_last_promotion_ns_.load();
+  s.records_appended = s.records_received;
+  s.bytes_appended = i.stat_received_bytes_.load(std::memory_order_relaxed);
+  std::lock_guard lock(i.stats_mu_);
+  s.records_appended += i.retired_records_;
+  s.bytes_appended += i.retired_bytes_;
+  if (i.engine_) {
+    const engine::EngineStats e = i.engine_->stats();
+    s.records_appended += e.records;
+    s.bytes_appended += e.bytes;
+    s.ring_occupancy = e.ring_occupancy;
+    s.ring_capacity = e.ring_capacity;
+  }
   return s;
 }
+
+NodeLatencies Node::latencies() const {
+  const Impl& i = *impl_;
+  NodeLatencies l;
+  l.ack = i.ack_latency_.snapshot();
+  l.sync = i.mirror_sync_latency_.snapshot();
+  std::lock_guard lock(i.stats_mu_);
+  l.sync.ns.merge(i.retired_sync_.ns);
+  l.sync.sum_ns += i.retired_sync_.sum_ns;
+  if (i.engine_) {
+    const engine::EngineStats e = i.engine_->stats();
+    l.sync.ns.merge(e.sync_latency_ns);
+    l.sync.sum_ns += e.sync_ns_total;
+  }
+  return l;
+}
+
+const journal::RecoveryReport& Node::start_recovery() const { return impl_->start_recovery_; }
 
 Status Node::stop() { return impl_->stop(); }
 

@@ -47,12 +47,32 @@ struct PendingAppend {
   std::uint64_t request_id = 0;
   Seq first;
   std::uint32_t count = 0;
+  std::int64_t received_ns = 0;  // when its frame was read (the ack latency starts there)
+};
+
+// Latency samples recorded by one thread at a time, read by any: relaxed counters, as in
+// SharedLogHistogram, plus the exact sum a Prometheus histogram reports.
+class SharedLatency {
+ public:
+  void record(std::uint64_t ns) {
+    hist_.record(ns);
+    sum_ns_.store(sum_ns_.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+  }
+  [[nodiscard]] LatencyStats snapshot() const {
+    return LatencyStats{hist_.snapshot(), sum_ns_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  engine::SharedLogHistogram hist_;
+  std::atomic<std::uint64_t> sum_ns_{0};
 };
 
 // The standby's journal writer side: the network thread appends, this flusher thread syncs.
 class StandbyJournal {
  public:
-  StandbyJournal(std::unique_ptr<journal::Journal> journal, Progress& progress);
+  // `sync_latency` gets one sample per sync; it must outlive this object.
+  StandbyJournal(std::unique_ptr<journal::Journal> journal, Progress& progress,
+                 SharedLatency& sync_latency);
   ~StandbyJournal();
   journal::Journal& journal() { return *journal_; }
   // Network thread, after appends: lets the flusher sync them.
@@ -66,6 +86,7 @@ class StandbyJournal {
   void flusher_loop();
   std::unique_ptr<journal::Journal> journal_;
   Progress& progress_;
+  SharedLatency& sync_latency_;
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<bool> stop_{false};
@@ -94,6 +115,9 @@ class Node::Impl {
 
   // --- primary.cc
   Status open_primary(std::unique_ptr<journal::Journal> journal);
+  // Closes the engine and keeps what it counted for stats(); the network thread, or stop()
+  // after it ended.
+  Status retire_engine();
   asio::awaitable<void> serve_standby(std::shared_ptr<FramedSocket> socket, Hello hello);
   asio::awaitable<void> stream_records(std::shared_ptr<FramedSocket> socket, Seq from,
                                        std::uint64_t generation);
@@ -173,6 +197,17 @@ class Node::Impl {
   std::atomic<std::uint64_t> stat_received_{0}, stat_sent_{0};
   std::atomic<std::uint64_t> stat_degraded_{0}, stat_rejected_{0}, stat_promotions_{0};
   std::atomic<std::int64_t> stat_last_promotion_ns_{0};
+  std::atomic<std::uint64_t> stat_received_bytes_{0};  // payload bytes of records_received
+  SharedLatency mirror_sync_latency_;  // the standby flusher's syncs (one flusher at a time)
+  SharedLatency ack_latency_;          // network thread
+  // engine_ changes only under stats_mu_, so stats() may read the engine's counters; what an
+  // engine counted is folded in here when it closes, so the node's counters never go back.
+  // A lock taken at role changes and scrapes only, never per record.
+  mutable std::mutex stats_mu_;
+  std::uint64_t retired_records_ = 0;       // GUARDED_BY(stats_mu_)
+  std::uint64_t retired_bytes_ = 0;         // GUARDED_BY(stats_mu_)
+  LatencyStats retired_sync_;               // GUARDED_BY(stats_mu_)
+  journal::RecoveryReport start_recovery_;  // set by start(), read-only afterwards
 };
 
 using engine::monotonic_ns;

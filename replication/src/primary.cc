@@ -50,11 +50,13 @@ Status Node::Impl::open_primary(std::unique_ptr<journal::Journal> journal) {
   auto opened = journal ? engine::Engine::adopt(std::move(journal), o)
                         : engine::Engine::open(options_.dir, o);
   if (!opened) return opened.error();
-  engine_ = std::move(opened).value();
+  {
+    std::lock_guard lock(stats_mu_);
+    engine_ = std::move(opened).value();
+  }
   acknowledged_.store(engine_->durable_seq().value(), std::memory_order_release);
   if (engine_->max_payload() + 64 > options_.max_frame) {
-    (void)engine_->close();
-    engine_.reset();
+    (void)retire_engine();
     return Status::invalid_argument("max frame " + std::to_string(options_.max_frame) +
                                     " cannot carry the engine's largest record; raise it");
   }
@@ -73,12 +75,24 @@ void Node::Impl::close_primary() {
   for (auto& s : sessions_) s->close();
   standbys_.clear();
   stat_standbys_.store(0);
-  (void)engine_->close();
+  (void)retire_engine();
+}
+
+Status Node::Impl::retire_engine() {
+  if (!engine_) return Status::ok();
+  const Status closed = engine_->close();
+  const engine::EngineStats e = engine_->stats();
+  std::lock_guard lock(stats_mu_);
+  retired_records_ += e.records;
+  retired_bytes_ += e.bytes;
+  retired_sync_.ns.merge(e.sync_latency_ns);
+  retired_sync_.sum_ns += e.sync_ns_total;
   engine_.reset();
+  return closed;
 }
 
 void Node::Impl::update_replicated() {
-  if (!engine_ || options_.ack_mode == AckMode::kLocal) return;
+  if (!engine_) return;
   std::vector<std::uint64_t> have;
   for (const auto& [_, s] : standbys_) {
     if (!s.streaming) continue;
@@ -87,6 +101,15 @@ void Node::Impl::update_replicated() {
   }
   const std::size_t need =
       options_.ack_quorum == 0 ? options_.peers.size() : std::size_t{options_.ack_quorum};
+  if (options_.ack_mode == AckMode::kLocal) {
+    // Acknowledgements do not wait for standbys, but the metric still tells what the quorum
+    // of them made durable.
+    if (have.size() >= need && need > 0) {
+      std::sort(have.begin(), have.end(), std::greater<>());
+      stat_replicated_.store(have[need - 1]);
+    }
+    return;
+  }
   if (have.size() >= need && need > 0) {
     std::sort(have.begin(), have.end(), std::greater<>());
     const Seq value(have[need - 1]);
@@ -326,6 +349,7 @@ asio::awaitable<void> Node::Impl::serve_client(std::shared_ptr<FramedSocket> soc
   const std::uint32_t max_payload = engine_ ? engine_->max_payload() : 0;
   while (generation == generation_ && engine_) {
     auto frame = co_await socket->read(options_.max_frame);
+    const std::int64_t received_ns = monotonic_ns();
     if (!frame) {
       if (frame.error().code() != Status::Code::kClosed) {
         log("client " + socket->peer() + ": " + frame.error().message());
@@ -365,7 +389,7 @@ asio::awaitable<void> Node::Impl::serve_client(std::shared_ptr<FramedSocket> soc
       (void)co_await socket->write(FrameType::kAppended, body);
       break;
     }
-    pending->push_back(PendingAppend{append.value().request_id, first, appended});
+    pending->push_back(PendingAppend{append.value().request_id, first, appended, received_ns});
     progress_.wake_all();
   }
   *closed = true;
@@ -418,6 +442,10 @@ asio::awaitable<void> Node::Impl::acknowledge_client(
       pending->pop_front();
       body.clear();
       encode(Appended{p.request_id, p.first, p.count, code}, body);
+      // Before the write: a client that has its APPENDED finds it counted.
+      if (code == 0) {
+        ack_latency_.record(static_cast<std::uint64_t>(monotonic_ns() - p.received_ns));
+      }
       if (Status s = co_await socket->write(FrameType::kAppended, body); !s) {
         socket->close();
         co_return;

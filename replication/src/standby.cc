@@ -41,8 +41,9 @@ std::optional<std::uint64_t> checksum_at(const std::filesystem::path& dir, Seq s
 
 // --- StandbyJournal ---
 
-StandbyJournal::StandbyJournal(std::unique_ptr<journal::Journal> journal, Progress& progress)
-    : journal_(std::move(journal)), progress_(progress) {
+StandbyJournal::StandbyJournal(std::unique_ptr<journal::Journal> journal, Progress& progress,
+                               SharedLatency& sync_latency)
+    : journal_(std::move(journal)), progress_(progress), sync_latency_(sync_latency) {
   written_.store(journal_->written_seq().value());
   durable_.store(journal_->durable_seq().value());
   flusher_ = std::thread([this] { flusher_loop(); });
@@ -68,7 +69,10 @@ void StandbyJournal::flusher_loop() {
       continue;
     }
     // Group commit: one sync covers every record appended before it.
-    if (Status s = journal_->sync(); !s) {
+    const std::int64_t began = monotonic_ns();
+    const Status s = journal_->sync();
+    sync_latency_.record(static_cast<std::uint64_t>(monotonic_ns() - began));
+    if (!s) {
       std::lock_guard lock(failure_mu_);
       failure_ = s;
       progress_.notify();
@@ -109,7 +113,7 @@ Status Node::Impl::open_standby_journal() {
   stat_epoch_.store(epoch_.value());
   stat_written_.store(j.value()->written_seq().value());
   stat_durable_.store(j.value()->durable_seq().value());
-  mirror_ = std::make_unique<StandbyJournal>(std::move(j).value(), progress_);
+  mirror_ = std::make_unique<StandbyJournal>(std::move(j).value(), progress_, mirror_sync_latency_);
   return Status::ok();
 }
 
@@ -245,7 +249,8 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
     o.epoch = st.epoch;
     auto j = journal::Journal::open(options_.dir, o);
     if (!j) co_return j.error();
-    mirror_ = std::make_unique<StandbyJournal>(std::move(j).value(), progress_);
+    mirror_ =
+        std::make_unique<StandbyJournal>(std::move(j).value(), progress_, mirror_sync_latency_);
   }
   journal::Journal& journal = mirror_->journal();
   if (journal.written_seq().value() + 1 != st.first_seq.value()) {
@@ -304,6 +309,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
       co_return Status::corruption(why);
     }
     std::size_t pos = 0;
+    std::uint64_t payload_bytes = 0;
     for (std::uint32_t i = 0; i < v.count; ++i) {
       const std::byte* image = v.images.data() + pos;
       const journal::format::RecordHeader header = header_at(image);
@@ -314,11 +320,14 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
       auto appended = journal.append_replicated({image, length});
       if (!appended) {
         // The valid records before this one are stored: count them and let them sync.
+        stat_received_.fetch_add(i, std::memory_order_relaxed);
+        stat_received_bytes_.fetch_add(payload_bytes, std::memory_order_relaxed);
         stat_written_.store(journal.written_seq().value(), std::memory_order_relaxed);
         mirror_->written(journal.written_seq());
         co_await reject(*socket, ErrorCode::kBadRecord, appended.error().message());
         co_return appended.error();
       }
+      payload_bytes += length - journal::format::kRecordHeaderSize;
       const std::uint16_t type = header.type;
       if (type == static_cast<std::uint16_t>(journal::format::RecordType::kEpoch)) {
         epoch_ = journal.epoch();
@@ -335,6 +344,7 @@ asio::awaitable<Status> Node::Impl::follow_primary(const std::string& address,
       }
     }
     stat_received_.fetch_add(v.count, std::memory_order_relaxed);
+    stat_received_bytes_.fetch_add(payload_bytes, std::memory_order_relaxed);
     stat_written_.store(journal.written_seq().value(), std::memory_order_relaxed);
     mirror_->written(journal.written_seq());
     progress_.wake_all();  // the ack sender reports what was received

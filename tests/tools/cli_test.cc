@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -744,6 +745,39 @@ TEST_F(CliTest, GeneratePipedIntoAppend) {
   const RunResult v = run({"verify", journal_.string()});
   EXPECT_EQ(v.exit_code, 0) << v.out;
   EXPECT_NE(v.out.find("20000 records"), std::string::npos) << v.out;
+}
+
+TEST_F(CliTest, BackupDuringALiveAppendVerifiesAndDumpsLikeTheSource) {
+  append("seed record\n");
+  const RunResult g = run({"generate", "--count", "200000", "--size", "100"});
+  ASSERT_EQ(g.exit_code, 0);
+  // Small segments, so the copy races rolls as well as appends.
+  Child writer = start({"append", journal_.string(), "--segment-size", "1048576"}, "append", g.out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const fs::path copy = root_ / "copy";
+  const RunResult b = run({"backup", journal_.string(), copy.string()});
+  const RunResult w = finish(writer, "append");
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.out.find("the copy verifies"), std::string::npos) << b.out;
+
+  const RunResult v = run({"verify", copy.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  // The copy holds the source's first records exactly, up to where it was cut.
+  const RunResult c = run({"dump", copy.string(), "--format", "raw"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const auto copied = static_cast<std::uint64_t>(std::count(c.out.begin(), c.out.end(), '\n'));
+  ASSERT_GE(copied, 1u);
+  const RunResult s =
+      run({"dump", journal_.string(), "--format", "raw", "--to", std::to_string(copied)});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_TRUE(c.out == s.out) << copied << " records copied";
+  // A second backup into the now non-empty copy is refused and changes nothing.
+  const auto before = snapshot(copy);
+  const RunResult again = run({"backup", journal_.string(), copy.string()});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("not empty"), std::string::npos) << again.err;
+  EXPECT_EQ(snapshot(copy), before);
 }
 
 // ---------------------------------------------------------------------------------------

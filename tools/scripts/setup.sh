@@ -9,10 +9,15 @@ packages=(
   libxxhash-dev libssl-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev libconcurrentqueue-dev
-  libcli11-dev
+  libcli11-dev nlohmann-json3-dev
+  gnuplot-nox
   clang clang-format lld libclang-rt-dev
   util-linux e2fsprogs
 )
+# Peer benchmarks (bench/peers/) only on request: TAPE_WITH_PEERS=1.
+if [ "${TAPE_WITH_PEERS:-0}" = 1 ]; then
+  packages+=(librocksdb-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,12 @@
 // most --rate records per second, and writes "INDEX SEQ" to --ack-log for every record the
 // primary acknowledged, flushed after each batch.
 //
+// With --rate the load is open: record i is due at start + i / rate, and each request carries
+// the records due by the time it is sent (at least one, at most --batch), so a slow answer
+// makes the next request bigger instead of the load slower. --latency-log gets "INDEX DUE_NS
+// ACK_NS" (CLOCK_MONOTONIC) for every acknowledged record: the latency from when the record
+// was due, not from when it was sent, so a stall counts in full (coordinated omission).
+//
 // When the connection breaks (the primary died or was fenced) the batch in flight has no
 // answer: it may or may not be stored. The client reconnects to whichever node is primary now
 // and sends that batch again, so a journal may hold a record twice; the ack log holds only the
@@ -46,6 +52,7 @@ struct ClientArgs {
   std::uint64_t batch = 1;
   std::uint64_t rate = 0;  // records per second; 0: as fast as acknowledgements come
   std::string ack_log;
+  std::string latency_log;
   std::uint64_t give_up_ms = 10000;
   std::uint64_t request_timeout_ms = 5000;
 };
@@ -90,7 +97,8 @@ std::string ms_since(std::int64_t start_ns) {
 
 class Producer {
  public:
-  Producer(const ClientArgs& args, std::FILE* ack_log) : args_(args), ack_log_(ack_log) {}
+  Producer(const ClientArgs& args, std::FILE* ack_log, std::FILE* latency_log)
+      : args_(args), ack_log_(ack_log), latency_log_(latency_log) {}
 
   int run() {
     const std::int64_t start = steady_ns();
@@ -104,26 +112,37 @@ class Producer {
     std::vector<std::span<const std::byte>> spans;
     std::uint64_t index = 0;
     while (index < args_.count) {
-      const std::uint64_t n = std::min(args_.batch, args_.count - index);
+      std::uint64_t n = std::min(args_.batch, args_.count - index);
+      std::int64_t due = steady_ns();
+      if (args_.rate > 0) {
+        due = due_ns(start, index);
+        const std::int64_t wait = due - steady_ns();
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+        n = std::min(n, std::max(due_by(start, steady_ns()), index + 1) - index);
+      }
       spans.clear();
       for (std::uint64_t k = 0; k < n; ++k) {
         client_payload(index + k, args_.size, payloads[k]);
         spans.emplace_back(payloads[k]);
       }
-      if (args_.rate > 0) {  // open loop: record i is due at start + i / rate
-        const std::int64_t due =
-            start + static_cast<std::int64_t>(static_cast<double>(index) * 1e9 /
-                                              static_cast<double>(args_.rate));
-        const std::int64_t wait = due - steady_ns();
-        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
-      }
       auto acked = send_until_acknowledged(spans, index);
       if (!acked.has_value()) return fail(acked.error());
+      const std::int64_t acked_ns = steady_ns();
       for (std::uint64_t k = 0; k < n; ++k) {
         std::fprintf(ack_log_, "%llu %llu\n", static_cast<unsigned long long>(index + k),
                      static_cast<unsigned long long>(acked.value().value() + k));
       }
       if (std::fflush(ack_log_) != 0) return fail("writing --ack-log " + args_.ack_log);
+      if (latency_log_ != nullptr) {
+        for (std::uint64_t k = 0; k < n; ++k) {
+          const std::int64_t record_due = args_.rate > 0 ? due_ns(start, index + k) : due;
+          std::fprintf(latency_log_, "%llu %lld %lld\n", static_cast<unsigned long long>(index + k),
+                       static_cast<long long>(record_due), static_cast<long long>(acked_ns));
+        }
+        if (std::fflush(latency_log_) != 0) {
+          return fail("writing --latency-log " + args_.latency_log);
+        }
+      }
       last_seq_ = Seq(acked.value().value() + n - 1);
       if (index == 0) first_seq_ = acked.value();
       index += n;
@@ -142,6 +161,17 @@ class Producer {
   }
 
  private:
+  // When record `index` is due under --rate.
+  [[nodiscard]] std::int64_t due_ns(std::int64_t start, std::uint64_t index) const {
+    return start + static_cast<std::int64_t>(static_cast<double>(index) * 1e9 /
+                                             static_cast<double>(args_.rate));
+  }
+  // How many records are due by `now` under --rate (the first is due at start).
+  [[nodiscard]] std::uint64_t due_by(std::int64_t start, std::int64_t now) const {
+    const double elapsed = static_cast<double>(std::max<std::int64_t>(now - start, 0)) / 1e9;
+    return static_cast<std::uint64_t>(elapsed * static_cast<double>(args_.rate)) + 1;
+  }
+
   // Sends the batch (again, after each reconnect) until an answer acknowledges it; returns its
   // first sequence, or an error once --give-up-ms passed without success.
   Result<Seq> send_until_acknowledged(std::span<const std::span<const std::byte>> spans,
@@ -223,6 +253,7 @@ class Producer {
 
   const ClientArgs& args_;
   std::FILE* ack_log_;
+  std::FILE* latency_log_;  // may be null
   std::unique_ptr<repl::Client> client_;
   std::int64_t outage_start_ = 0;  // steady_ns() of the first failure; 0: connected
   std::uint64_t reconnects_ = 0;
@@ -235,10 +266,21 @@ int run_client(const ClientArgs& args) {
   ::signal(SIGPIPE, SIG_IGN);
   std::FILE* ack_log = std::fopen(args.ack_log.empty() ? "/dev/null" : args.ack_log.c_str(), "w");
   if (ack_log == nullptr) return fail(Status::from_errno("--ack-log " + args.ack_log, errno));
-  Producer producer(args, ack_log);
-  const int code = producer.run();
+  std::FILE* latency_log = nullptr;
+  if (!args.latency_log.empty()) {
+    latency_log = std::fopen(args.latency_log.c_str(), "w");
+    if (latency_log == nullptr) {
+      std::fclose(ack_log);
+      return fail(Status::from_errno("--latency-log " + args.latency_log, errno));
+    }
+  }
+  Producer producer(args, ack_log, latency_log);
+  int code = producer.run();
   if (std::fclose(ack_log) != 0 && code == kExitOk) {
-    return fail(Status::from_errno("closing --ack-log " + args.ack_log, errno));
+    code = fail(Status::from_errno("closing --ack-log " + args.ack_log, errno));
+  }
+  if (latency_log != nullptr && std::fclose(latency_log) != 0 && code == kExitOk) {
+    code = fail(Status::from_errno("closing --latency-log " + args.latency_log, errno));
   }
   return code;
 }
@@ -259,11 +301,16 @@ Command add_client(CLI::App& parent) {
   add_number_option(app, "--count", &args->count, "Records to append")->capture_default_str();
   add_number_option(app, "--size", &args->size, "Payload bytes of each record")
       ->capture_default_str();
-  add_number_option(app, "--batch", &args->batch, "Records per request")->capture_default_str();
+  add_number_option(app, "--batch", &args->batch,
+                    "Records per request (with --rate: those due, at most this many)")
+      ->capture_default_str();
   add_number_option(app, "--rate", &args->rate, "Records per second at most (0: no limit)")
       ->capture_default_str();
   app->add_option("--ack-log", args->ack_log,
                   "Write 'INDEX SEQ' for every acknowledged record to FILE")
+      ->type_name("FILE");
+  app->add_option("--latency-log", args->latency_log,
+                  "Write 'INDEX DUE_NS ACK_NS' (CLOCK_MONOTONIC) for every acknowledged record")
       ->type_name("FILE");
   add_number_option(app, "--give-up-ms", &args->give_up_ms,
                     "Fail when no batch is acknowledged for this long")

@@ -2,7 +2,8 @@
 // output gets one line when the node starts, one per role change and a periodic status line;
 // the node's own event log (connections, refusals, truncations, promotions) goes to standard
 // error. Every line starts with the CLOCK_MONOTONIC time in seconds, so the logs of several
-// nodes on one machine can be merged.
+// nodes on one machine can be merged. --metrics ADDR serves Prometheus metrics over HTTP
+// (metrics_server.h, metrics_text.h); the start line then ends with metrics=HOST:PORT.
 //
 // tape secret: writes a new shared-secret file for `tape serve` and `tape client`.
 
@@ -23,6 +24,8 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "common.h"
+#include "metrics_server.h"
+#include "metrics_text.h"
 #include "node_args.h"
 #include "tape/journal/options.h"
 #include "tape/replication/auth.h"
@@ -52,6 +55,7 @@ struct ServeArgs {
   std::uint64_t segment_size = journal::JournalOptions{}.segment_size;
   bool no_promote = false;
   std::uint64_t status_ms = 1000;
+  std::string metrics;  // HOST:PORT of the Prometheus endpoint; empty: none
 };
 
 // "[  1234.567890] " from CLOCK_MONOTONIC, the clock NodeStats::last_promotion_ns uses.
@@ -202,15 +206,32 @@ int run_serve(const ServeArgs& args) {
   const repl::AckMode mode = ack_mode_from(args.ack);
   const repl::Role start_role =
       args.role == "primary" ? repl::Role::kPrimary : repl::Role::kStandby;
+  // Declared before the metrics server, which reads the node until it is destroyed first.
+  std::unique_ptr<repl::Node> node_holder;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!args.metrics.empty()) {
+    // Bound before the node starts: a taken port fails before any journal is touched.
+    auto bound = MetricsServer::bind(args.metrics);
+    if (!bound.has_value()) return fail(bound.error());
+    metrics = std::move(bound).value();
+  }
   auto started = repl::Node::start(node_options(args), start_role);
   if (!started.has_value()) return fail(started.error().with_context("starting the node"));
-  repl::Node& node = *started.value();
+  node_holder = std::move(started).value();
+  repl::Node& node = *node_holder;
+  if (metrics) {
+    metrics->serve([&node, has_peers = !args.peers.empty()] {
+      return render_metrics(MetricsSnapshot{node.node_id(), node.stats(), node.latencies(),
+                                            &node.start_recovery(), has_peers});
+    });
+  }
   {
     const repl::NodeStats s = node.stats();
-    out_line("node %llu listening on %s as %s (epoch %llu, written %llu, dir %s)",
+    const std::string metrics_at = metrics ? " metrics=" + metrics->address() : "";
+    out_line("node %llu listening on %s as %s (epoch %llu, written %llu, dir %s)%s",
              ull(node.node_id()), node.listen_address().c_str(),
              std::string(repl::role_name(s.role)).c_str(), ull(s.epoch.value()),
-             ull(s.written.value()), args.dir.c_str());
+             ull(s.written.value()), args.dir.c_str(), metrics_at.c_str());
   }
 
   // Role changes are looked for every 10 ms, status lines every --status-ms.
@@ -308,6 +329,9 @@ Command add_serve(CLI::App& parent) {
   add_segment_size_option(app, &args->segment_size);
   app->add_flag("--no-promote", args->no_promote,
                 "Never promote this node when its primary's heartbeats stop");
+  add_address_option(app, "--metrics", &args->metrics, /*allow_port_zero=*/true,
+                     "Serve Prometheus metrics over HTTP at this address (GET /metrics; port 0: "
+                     "any free port, printed as metrics= in the start line)");
   add_number_option(app, "--status-ms", &args->status_ms,
                     "Interval of the status line on standard output (0: none)")
       ->capture_default_str();

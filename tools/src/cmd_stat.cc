@@ -1,4 +1,5 @@
-// tape stat: a quick summary of a journal's segments and what recovery would do.
+// tape stat: a quick summary of a journal's segments and what recovery would do; with
+// --watch ADDR, a live status line from a serving node's metrics instead (stat_watch.h).
 
 #include <cstdint>
 #include <memory>
@@ -9,8 +10,10 @@
 #include "common.h"
 #include "escape.h"
 #include "inspect_report.h"
+#include "node_args.h"
 #include "output.h"
 #include "record_printer.h"
+#include "stat_watch.h"
 #include "tape/journal/format.h"
 #include "tape/journal/inspect.h"
 
@@ -20,6 +23,7 @@ namespace {
 struct StatArgs {
   std::string dir;
   std::string format;
+  WatchArgs watch;
 };
 
 std::uint64_t data_bytes(const journal::SegmentInfo& segment) {
@@ -132,6 +136,8 @@ void write_json(const std::string& dir, const journal::JournalInfo& info, std::s
 }
 
 int run_stat(const StatArgs& args) {
+  if (!args.watch.address.empty()) return run_stat_watch(args.watch);
+  if (args.dir.empty()) return fail("stat needs a journal DIR, or --watch HOST:PORT");
   if (Status s = check_journal_dir(args.dir); !s.is_ok()) return fail(s);
   auto inspected = journal::inspect_journal(args.dir, journal::InspectDepth::kQuick);
   if (!inspected.has_value()) return fail(inspected.error());
@@ -150,9 +156,23 @@ int run_stat(const StatArgs& args) {
 Command add_stat(CLI::App& parent) {
   auto args = std::make_shared<StatArgs>();
   CLI::App* app = parent.add_subcommand(
-      "stat", "Summarize a journal's segments and what recovery would do (read-only)");
-  add_dir_argument(app, &args->dir);
+      "stat",
+      "Summarize a journal's segments and what recovery would do (read-only), or watch a "
+      "serving node's metrics (--watch)");
+  CLI::Option* dir = add_dir_argument(app, &args->dir)->required(false);
   add_format_option(app, &args->format, {"text", "json"});
+  CLI::Option* watch = add_address_option(
+      app, "--watch", &args->watch.address, /*allow_port_zero=*/false,
+      "Instead of a DIR: print a status line from this serving node's metrics (tape serve "
+      "--metrics) every --interval-ms");
+  watch->excludes(dir);
+  add_number_option(app, "--interval-ms", &args->watch.interval_ms, "--watch: scrape interval")
+      ->capture_default_str()
+      ->needs(watch);
+  add_number_option(app, "--count", &args->watch.count,
+                    "--watch: stop after this many lines (0: until interrupted)")
+      ->capture_default_str()
+      ->needs(watch);
   return {app, [args] { return run_stat(*args); }};
 }
 

@@ -24,5 +24,7 @@ Command add_serve(CLI::App& parent);
 Command add_secret(CLI::App& parent);
 Command add_client(CLI::App& parent);
 Command add_backup(CLI::App& parent);
+Command add_bench(CLI::App& parent);
+Command add_demo(CLI::App& parent);
 
 }  // namespace tape::cli

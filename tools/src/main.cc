@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
         tape::cli::add_append(app), tape::cli::add_generate(app), tape::cli::add_dump(app),
         tape::cli::add_verify(app), tape::cli::add_stat(app),     tape::cli::add_tail(app),
         tape::cli::add_serve(app),  tape::cli::add_secret(app),   tape::cli::add_client(app),
-        tape::cli::add_backup(app),
+        tape::cli::add_backup(app), tape::cli::add_demo(app),     tape::cli::add_bench(app),
     };
     try {
       app.parse(argc, argv);

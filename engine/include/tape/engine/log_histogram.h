@@ -41,6 +41,12 @@ class LogHistogram {
   void note_max(std::uint64_t v) {
     if (v > max_) max_ = v;
   }
+  // Adds every sample of `other` (the histograms of engines that came and went).
+  void merge(const LogHistogram& other) {
+    for (std::size_t i = 0; i < kBuckets; ++i) counts_[i] += other.counts_[i];
+    count_ += other.count_;
+    note_max(other.max_);
+  }
 
   void reset() {
     counts_.fill(0);

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "tape/engine/engine.h"
+#include "tape/engine/log_histogram.h"
+#include "tape/journal/journal.h"
 #include "tape/journal/reader.h"
 #include "tape/journal/status.h"
 #include "tape/journal/types.h"
@@ -74,6 +76,27 @@ struct NodeStats {
   std::uint64_t rejected_peers = 0;  // failed authentication or protocol errors
   std::uint64_t promotions = 0;
   std::int64_t last_promotion_ns = 0;  // CLOCK_MONOTONIC when the last promotion finished
+  // Since start, in every role (a primary's engines and a standby's mirror), never going back.
+  std::uint64_t records_appended = 0;  // records written to this node's journal
+  std::uint64_t bytes_appended = 0;    // their payload bytes
+  std::uint64_t ring_occupancy = 0;    // primary: bytes claimed in the engine's ring, not drained
+  std::uint64_t ring_capacity = 0;     // primary: the ring's size; 0 on a standby
+};
+
+// A latency distribution in nanoseconds with the exact sum of its samples (a Prometheus
+// histogram carries one; LogHistogram keeps only counts).
+struct LatencyStats {
+  engine::LogHistogram ns;
+  std::uint64_t sum_ns = 0;
+};
+
+// Latencies since start, across role changes (Node::latencies()).
+struct NodeLatencies {
+  // Every sync of this node's journal: the engine's flusher as primary, the mirror's as standby.
+  LatencyStats sync;
+  // Primary: from a client's APPEND frame read to its APPENDED being sent, for acknowledged
+  // ones (the ack mode's wait included). One sample per frame, whatever its record count.
+  LatencyStats ack;
 };
 
 class Node {
@@ -86,6 +109,11 @@ class Node {
 
   [[nodiscard]] Role role() const;
   [[nodiscard]] NodeStats stats() const;
+  // Copies of the latency histograms (tens of KiB: for a metrics scrape, not a tight loop).
+  [[nodiscard]] NodeLatencies latencies() const;
+  // What recovery did to the journal when this node started; empty when a standby started
+  // without a journal. Fixed once start() returned.
+  [[nodiscard]] const journal::RecoveryReport& start_recovery() const;
   [[nodiscard]] std::uint64_t node_id() const;
   // The address the node listens on (with the real port when `listen` asked for port 0).
   [[nodiscard]] std::string listen_address() const;
