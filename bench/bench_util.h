@@ -4,7 +4,9 @@
 //   tmpfs); a fresh tape-bench-XXXXXX directory inside it, removed at exit.
 // - monotonic_ns(): CLOCK_MONOTONIC in nanoseconds, for latencies.
 // - From the kit (bench/kit, shared with `tape bench`): RecordImage, ZeroFilledFile,
-//   MappedZeroFile, die(), fs_type_name(), device_sectors_written().
+//   MappedZeroFile, fs_type_name(), device_sectors_written(). The kit returns errors as
+//   values; or_die() turns one into die(): the suite has nothing to measure without its files.
+// - die(): prints the error and exits 1 (static destructors run: the bench root is removed).
 // - wait_for_background_idle(): waits for the journal's preallocator thread (zero fill,
 //   fdatasync, prefault of the next segment) to go quiet, so it never runs under a timed loop
 //   (the kit's wait_for_prepared_segment() waits for the next segment only, under an Engine
@@ -33,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +51,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tape/bench/files.h"
@@ -61,6 +65,29 @@ namespace tape::bench {
 
 namespace fs = std::filesystem;
 namespace format = tape::journal::format;
+
+// Prints "tape_bench: WHAT: strerror(errno)" and exits 1.
+[[noreturn]] inline void die(const std::string& what) {
+  std::fprintf(stderr, "tape_bench: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(1);
+}
+
+// A kit call's value; prints its error ("tape_bench: WHAT: <status>") and exits 1 when it failed.
+template <typename T>
+T or_die(Result<T> r, const std::string& what) {
+  if (!r) {
+    std::fprintf(stderr, "tape_bench: %s: %s\n", what.c_str(), r.error().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+inline void or_die(const Status& s, const std::string& what) {
+  if (!s) {
+    std::fprintf(stderr, "tape_bench: %s: %s\n", what.c_str(), s.to_string().c_str());
+    std::exit(1);
+  }
+}
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

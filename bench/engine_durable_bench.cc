@@ -37,9 +37,10 @@ void baseline_write_fdatasync(benchmark::State& state) {
   const std::uint64_t records = per_sync == 1 ? 500 : 400'000;
   const RecordImage image(kPayload);
   const fs::path dir = fresh_dir("durable-baseline");
-  ZeroFilledFile file(dir / "baseline.dat", records * image.size() + (1 << 20));
+  const auto file = or_die(
+      ZeroFilledFile::create(dir / "baseline.dat", records * image.size() + (1 << 20)), "baseline");
   for (auto _ : state) {
-    write_records(file.fd(), image, records, per_sync, 0);
+    write_records(file->fd(), image, records, per_sync, 0);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * records * image.size()));
@@ -52,7 +53,8 @@ void baseline_one_write_per_batch(benchmark::State& state) {
   const fs::path dir = fresh_dir("durable-batch");
   BatchRun total;
   for (auto _ : state) {
-    const BatchRun run = batched_write(dir, kPayload, per_sync, 100, 1e9, true);
+    const BatchRun run =
+        or_die(batched_write(dir, kPayload, per_sync, 100, 1e9, true), "batched write");
     total.records += run.records;
     total.bytes += run.bytes;
     total.seconds += run.seconds;

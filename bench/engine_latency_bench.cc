@@ -95,8 +95,9 @@ constexpr double kTargetRatio = 1.5;
 double measure_sync(SyncKind kind, std::size_t payload, std::uint64_t max_samples,
                     double max_seconds, LogHistogram& hist) {
   const fs::path dir = fresh_dir("latency-baseline");
-  const SyncRun run =
-      bench::measure_sync(kind, dir, payload, kBaselineWarmup, max_samples, max_seconds, hist);
+  const SyncRun run = or_die(
+      bench::measure_sync(kind, dir, payload, kBaselineWarmup, max_samples, max_seconds, hist),
+      "sync baseline");
   std::error_code ec;
   fs::remove_all(dir, ec);
   return run.kib_per_sync;

@@ -162,7 +162,9 @@ std::uint64_t whole_pages(std::uint64_t bytes) {
 // The next `bytes` (page aligned) of the baseline mapping, used as a ring.
 std::byte* take_region(std::uint64_t bytes) {
   auto& f = fixture();
-  if (!f.mapping) f.mapping = std::make_unique<MappedZeroFile>(f.dir / "mapping", kMappingSize);
+  if (!f.mapping) {
+    f.mapping = or_die(MappedZeroFile::create(f.dir / "mapping", kMappingSize), "mapping");
+  }
   bytes = whole_pages(bytes);
   if (f.mapping_used + bytes > f.mapping->size()) f.mapping_used = 0;
   std::byte* p = f.mapping->data() + f.mapping_used;

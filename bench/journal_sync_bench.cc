@@ -135,7 +135,7 @@ void BM_BaselineWriteFdatasync(benchmark::State& state) {
   const RecordImage rec(kPayload);
   auto& f = fixture();
   if (!f.baseline)
-    f.baseline = std::make_unique<ZeroFilledFile>(f.dir / "baseline", kBaselineFileSize);
+    f.baseline = or_die(ZeroFilledFile::create(f.dir / "baseline", kBaselineFileSize), "baseline");
   const std::size_t n = rec.size();
   bool failed = false;
 
@@ -178,10 +178,11 @@ void BM_JournalAppendSync(benchmark::State& state) {
     f.journal_used = format::data_begin();
   }
   if (!f.baseline) {
-    f.baseline = std::make_unique<ZeroFilledFile>(f.dir / "baseline", kBaselineFileSize);
+    f.baseline = or_die(ZeroFilledFile::create(f.dir / "baseline", kBaselineFileSize), "baseline");
   }
   if (!f.mapped) {
-    f.mapped = std::make_unique<MappedZeroFile>(f.dir / "mapped", kBaselineFileSize, false);
+    f.mapped = or_die(MappedZeroFile::create(f.dir / "mapped", kBaselineFileSize, false),
+                      "mapped baseline");
   }
   wait_for_background_idle();
   Journal* j = f.journal.get();

@@ -68,7 +68,7 @@ void replication_baseline_tcp(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::size_t total = 256ULL << 20;
   for (auto _ : state) {
-    const double s = tcp_stream_seconds(total);
+    const double s = or_die(tcp_stream_seconds(total), "loopback tcp");
     state.SetIterationTime(s);
     record_baseline("tcp_bytes", static_cast<double>(total) / s);
   }
@@ -78,7 +78,7 @@ void replication_baseline_tcp(benchmark::State& state) {
 
 void replication_baseline_tcp_rtt(benchmark::State& state) {
   auto hist = std::make_unique<LogHistogram>();
-  for (auto _ : state) tcp_rtt(10'000, *hist);
+  for (auto _ : state) or_die(tcp_rtt(10'000, *hist), "loopback tcp round trips");
   state.counters["p50_us"] = static_cast<double>(hist->percentile(0.5)) / 1e3;
   state.counters["p99_us"] = static_cast<double>(hist->percentile(0.99)) / 1e3;
   state.counters["p99_9_us"] = static_cast<double>(hist->percentile(0.999)) / 1e3;

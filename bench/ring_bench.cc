@@ -54,6 +54,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -85,12 +86,15 @@ constexpr double kTarget1P1CVsSpsc = 1.5;
 constexpr double kTarget2P1CVsLockfreeQueue = 2.0;
 constexpr double kTarget2P1CVsMoodycamel = 1.0;
 
-void finish(benchmark::State& state, double seconds) {
-  if (seconds < 0) {
-    state.SkipWithError("records lost or duplicated (sequence sum mismatch)");
-    return;
+// The transfer's seconds as the iteration time; -1 (and the row skipped) when it failed.
+double finish(benchmark::State& state, const Result<double>& seconds) {
+  if (!seconds) {
+    std::fprintf(stderr, "tape_bench: %s\n", seconds.error().to_string().c_str());
+    state.SkipWithError("transfer failed (the error is on stderr)");
+    return -1;
   }
-  state.SetIterationTime(seconds);
+  state.SetIterationTime(seconds.value());
+  return seconds.value();
 }
 
 void set_rates(benchmark::State& state, std::uint64_t records, std::size_t size) {
@@ -105,7 +109,7 @@ std::string key(const std::string& name, int producers, std::size_t size) {
 // --- Baselines ------------------------------------------------------------------------------
 
 template <std::size_t N>
-double transfer_lockfree_queue(int producers, std::uint64_t total) {
+Result<double> transfer_lockfree_queue(int producers, std::uint64_t total) {
   auto q = std::make_unique<boost::lockfree::queue<Record<N>>>(slots(N));
   const Record<N> proto = make_record<N>();
   return run_transfer(
@@ -136,7 +140,7 @@ double transfer_lockfree_queue(int producers, std::uint64_t total) {
 std::atomic<std::uint64_t> fallbacks{0};
 
 template <std::size_t N>
-double transfer_moodycamel(int producers, std::uint64_t total, std::uint32_t batch) {
+Result<double> transfer_moodycamel(int producers, std::uint64_t total, std::uint32_t batch) {
   // Sized per producer (moodycamel's own formula for minCapacity with that many explicit
   // producers): with one shared pool of slots(N) a producer that drew every block first could
   // leave the other with none, and try_enqueue would then fail forever.
@@ -197,8 +201,7 @@ double transfer_moodycamel(int producers, std::uint64_t total, std::uint32_t bat
 template <std::size_t N>
 void BM_Spsc(benchmark::State& state) {
   for (auto _ : state) {
-    const double s = transfer_spsc<N>(kRecords1P);
-    finish(state, s);
+    const double s = finish(state, transfer_spsc<N>(kRecords1P));
     if (s > 0) record_baseline(key("spsc", 1, N), static_cast<double>(kRecords1P) / s);
   }
   set_rates(state, kRecords1P, N);
@@ -208,8 +211,7 @@ template <std::size_t N>
 void BM_LockfreeQueue(benchmark::State& state) {
   const int producers = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    const double s = transfer_lockfree_queue<N>(producers, records(producers));
-    finish(state, s);
+    const double s = finish(state, transfer_lockfree_queue<N>(producers, records(producers)));
     if (s > 0) {
       record_baseline(key("lockfree_queue", producers, N),
                       static_cast<double>(records(producers)) / s);
@@ -225,9 +227,9 @@ void BM_Moodycamel(benchmark::State& state) {
   const std::string name = batch == 1 ? "moodycamel" : "moodycamel_bulk";
   for (auto _ : state) {
     fallbacks.store(0);
-    const double s = transfer_moodycamel<N>(producers, records(producers), batch);
+    const auto t = transfer_moodycamel<N>(producers, records(producers), batch);
     state.counters["alloc_fallbacks"] = static_cast<double>(fallbacks.load());
-    finish(state, s);
+    const double s = finish(state, t);
     if (s > 0) {
       record_baseline(key(name, producers, N), static_cast<double>(records(producers)) / s);
     }
@@ -242,8 +244,7 @@ void BM_Ring(benchmark::State& state) {
   const auto mode = static_cast<engine::ProducerMode>(state.range(2));
   double seconds = 0;
   for (auto _ : state) {
-    const double s = transfer_ring<N>(producers, records(producers), mode, batch);
-    finish(state, s);
+    const double s = finish(state, transfer_ring<N>(producers, records(producers), mode, batch));
     if (s > 0) seconds += s;
   }
   set_rates(state, records(producers), N);

@@ -26,11 +26,13 @@ int writers_of(const benchmark::State& state) { return static_cast<int>(state.ra
 void write_row(benchmark::State& state, std::uint64_t records, std::uint64_t per_sync) {
   const RecordImage image(payload_of(state));
   for (auto _ : state) {
-    ZeroFilledFile file(fresh_dir("peer-write") / "baseline.dat", records * image.size() + 4096);
+    const auto file = or_die(ZeroFilledFile::create(fresh_dir("peer-write") / "baseline.dat",
+                                                    records * image.size() + 4096),
+                             "baseline");
     std::vector<std::int64_t> lat;
     lat.reserve(records);
     const auto t0 = std::chrono::steady_clock::now();
-    write_records(file.fd(), image, records, per_sync, 0, &lat);
+    write_records(file->fd(), image, records, per_sync, 0, &lat);
     report(state, seconds_since(t0), records, lat);
   }
 }

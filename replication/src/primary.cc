@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 
 #include "handshake.h"
 #include "node_impl.h"
@@ -82,12 +83,16 @@ Status Node::Impl::retire_engine() {
   if (!engine_) return Status::ok();
   const Status closed = engine_->close();
   const engine::EngineStats e = engine_->stats();
-  std::lock_guard lock(stats_mu_);
-  retired_records_ += e.records;
-  retired_bytes_ += e.bytes;
-  retired_sync_.ns.merge(e.sync_latency_ns);
-  retired_sync_.sum_ns += e.sync_ns_total;
-  engine_.reset();
+  std::unique_ptr<engine::Engine> retired;
+  {
+    std::lock_guard lock(stats_mu_);
+    retired_records_ += e.records;
+    retired_bytes_ += e.bytes;
+    retired_sync_.ns.merge(e.sync_latency_ns);
+    retired_sync_.sum_ns += e.sync_ns_total;
+    retired = std::move(engine_);
+  }
+  retired.reset();  // unmapping and closing files: not while stats() readers wait
   return closed;
 }
 
@@ -101,18 +106,21 @@ void Node::Impl::update_replicated() {
   }
   const std::size_t need =
       options_.ack_quorum == 0 ? options_.peers.size() : std::size_t{options_.ack_quorum};
+  // What the quorum has: the need-th highest position among the streaming standbys.
+  std::optional<Seq> quorum;
+  if (have.size() >= need && need > 0) {
+    std::nth_element(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(need - 1), have.end(),
+                     std::greater<>());
+    quorum = Seq(have[need - 1]);
+  }
   if (options_.ack_mode == AckMode::kLocal) {
     // Acknowledgements do not wait for standbys, but the metric still tells what the quorum
     // of them made durable.
-    if (have.size() >= need && need > 0) {
-      std::sort(have.begin(), have.end(), std::greater<>());
-      stat_replicated_.store(have[need - 1]);
-    }
+    if (quorum) stat_replicated_.store(quorum->value());
     return;
   }
-  if (have.size() >= need && need > 0) {
-    std::sort(have.begin(), have.end(), std::greater<>());
-    const Seq value(have[need - 1]);
+  if (quorum) {
+    const Seq value = *quorum;
     if (degraded_) {
       if (value < engine_->local_durable_seq()) return;  // back in step first
       degraded_ = false;

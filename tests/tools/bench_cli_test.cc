@@ -1,7 +1,11 @@
 // Tests of `tape bench`: every profile runs briefly through the real binary (TAPE_BIN); the
-// JSON must give each result throughput, percentiles, a same-run baseline and a ratio that is
-// value / baseline; --plot must write PNGs; bad options must fail naming the option. Every run
-// is bounded by `timeout`, and short durations keep the whole file to seconds.
+// JSON must give each result throughput, percentiles, a same-run baseline, a ratio that is
+// value / baseline and which way it is better; fixed-rate runs must never outrun the offered
+// rate and count latency from the due time; --plot must write PNGs (and only warn without
+// gnuplot); bad options and options that would allocate too much must fail naming the option;
+// a failed system call must fail as one line, exit 2, with the work directory removed. Every
+// run is bounded by `timeout`, and short durations keep the whole file to seconds. No
+// assertion compares against a fixed timing figure.
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,11 +53,13 @@ class BenchCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // `tape bench ARGS --dir <root>/work`, killed after 60 s.
-  RunResult bench(const std::string& args) {
+  // `tape bench ARGS --dir <root>/work`, killed after 60 s. `prefix` runs before the binary
+  // inside `timeout` (e.g. "env PATH=/nonexistent").
+  RunResult bench(const std::string& args, const std::string& prefix = "") {
     const fs::path out = root_ / "stdout", err = root_ / "stderr";
-    const std::string cmd = "timeout 60 " + std::string(TAPE_BIN) + " bench " + args + " --dir " +
-                            (root_ / "work").string() + " >" + out.string() + " 2>" + err.string();
+    const std::string cmd = "timeout 60 " + prefix + " " + std::string(TAPE_BIN) + " bench " +
+                            args + " --dir " + (root_ / "work").string() + " >" + out.string() +
+                            " 2>" + err.string();
     const int status = std::system(cmd.c_str());
     RunResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -108,6 +114,8 @@ void expect_result(const json& r) {
     EXPECT_EQ(value, r["throughput"][metric].get<double>()) << what << " " << metric;
   }
   EXPECT_NEAR(r["ratio"].get<double>(), value / base, 1e-9 * std::abs(value / base)) << what;
+  // Throughput is better higher, a latency lower: the ratio's direction is spelled out.
+  EXPECT_EQ(r["better"].get<std::string>(), metric == "p99_ns" ? "lower" : "higher") << what;
   if (!r["latency"].is_null()) expect_latency(r["latency"], what);
 }
 
@@ -137,23 +145,113 @@ TEST_F(BenchCli, AllProfilesReportThroughputBaselineRatioAndPlots) {
   EXPECT_TRUE(fs::is_empty(root_ / "work")) << "the bench directory was not removed";
 }
 
-TEST_F(BenchCli, FixedRateModesMeasureFromTheDueTime) {
-  const std::pair<const char*, const char*> runs[] = {
-      {"ring", "--rate 200000"},
-      {"journal", "--rate 50000"},
-      {"durable", "--rate 2000"},
-      {"replication", "--rate 1000"},
+// Paced runs: no more records than the rate allows in the measured window, never faster than
+// offered (a paced producer waits for each due time), one latency sample per measured record,
+// and (durable, which records both) latency from the due time never below the latency from
+// the actual issue. Bounds are in records and ratios of the offered rate, not in time.
+TEST_F(BenchCli, FixedRateModesNeverOutrunTheRateAndMeasureFromTheDueTime) {
+  constexpr double kDuration = 0.2;
+  const std::pair<const char*, std::uint64_t> runs[] = {
+      {"ring", 200'000},
+      {"journal", 50'000},
+      {"durable", 2'000},
+      {"replication", 1'000},
   };
   for (const auto& [profile, rate] : runs) {
-    const json doc = run_json(std::string(profile) + " " + rate + " --duration 0.2 --warmup 0.05");
+    const json doc = run_json(std::string(profile) + " --rate " + std::to_string(rate) +
+                              " --duration 0.2 --warmup 0.05 --size 64");
     ASSERT_EQ(doc["results"].size(), 1U) << profile;
     const json& r = doc["results"][0];
     expect_result(r);
     ASSERT_FALSE(r["latency"].is_null()) << profile;
-    EXPECT_NE(r["latency"]["from"].get<std::string>().find("due time"), std::string::npos)
+    EXPECT_EQ(r["extra"]["offered_rate"].get<std::uint64_t>(), rate) << profile;
+
+    const auto records = r["records"].get<std::uint64_t>();
+    const auto offered_in_window = static_cast<double>(rate) * kDuration;
+    // Only records due inside the measured window count (warm-up excluded), +1 for rounding.
+    EXPECT_LE(static_cast<double>(records), offered_in_window + 1) << profile;
+    // At least a third of them: even a loaded machine issues that many (a bound in records).
+    EXPECT_GE(static_cast<double>(records), offered_in_window / 3) << profile;
+    // The measured window spans at least (records - 1) / rate: never faster than offered.
+    const double achieved = r["throughput"]["records_per_s"].get<double>();
+    EXPECT_LE(achieved, static_cast<double>(rate) * static_cast<double>(records) /
+                            static_cast<double>(records - 1) * 1.001)
         << profile;
-    EXPECT_GT(r["extra"]["offered_rate"].get<std::uint64_t>(), 0U) << profile;
+    // Every measured record has exactly one latency sample, from its due time.
+    EXPECT_EQ(r["latency"]["count"].get<std::uint64_t>(), records) << profile;
+    if (std::string(profile) == "durable") {
+      // Due time <= issue time for every record, so each quantile from the due time is at
+      // least the same quantile from the issue (the service time).
+      EXPECT_GE(r["latency"]["p99_ns"].get<std::uint64_t>(),
+                r["extra"]["p99_from_issue_ns"].get<std::uint64_t>());
+      EXPECT_GE(r["extra"]["max_issue_lag_ns"].get<std::int64_t>(), 0);
+      EXPECT_GT(r["extra"]["warmup_records"].get<std::uint64_t>(), 0U);
+    }
   }
+}
+
+// rate x duration that would need gigabytes is refused before anything is allocated, naming
+// the options.
+TEST_F(BenchCli, PacedDurableRunsTooLargeToHoldAreRejectedNamingTheOptions) {
+  const RunResult r = bench("durable --rate 100000000 --duration 3600 --warmup 0");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const char* option : {"--rate", "--duration", "--warmup"}) {
+    EXPECT_NE(r.err.find(option), std::string::npos) << option << ": " << r.err;
+  }
+  EXPECT_EQ(r.out, "") << "nothing may have run";
+  EXPECT_TRUE(fs::is_empty(root_ / "work"));
+}
+
+// --size 1 MiB: a 4096-record batch would be 4 GiB; it is capped at 8 MiB of records.
+TEST_F(BenchCli, DeviceBatchesAreCappedInBytes) {
+  const json doc = run_json("device --size 1048576 --duration 0.05 --warmup 0");
+  bool seen = false;
+  for (const auto& r : doc["results"]) {
+    if (r["name"] != "batched_fdatasync") continue;
+    seen = true;
+    const auto per_batch = r["extra"]["records_per_sync"].get<std::uint64_t>();
+    EXPECT_GE(per_batch, 1U);
+    EXPECT_LE(per_batch * 1048576, 8ULL << 20);
+    EXPECT_NE(r["workload"].get<std::string>().find(std::to_string(per_batch) + " records"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_TRUE(fs::is_empty(root_ / "work"));
+}
+
+// A system call failing under the kit (here: a file size limit makes posix_fallocate fail with
+// EFBIG) ends the run with one clear line and exit 2, and the work directory is removed.
+TEST_F(BenchCli, SetupFailureIsOneLineExitTwoAndRemovesTheWorkDirectory) {
+  // SIGXFSZ ignored (inherited through exec), so the limit surfaces as EFBIG. ulimit -f counts
+  // 512- or 1024-byte blocks: either way far below the 17 MiB baseline file.
+  const RunResult r = bench("device --duration 0.05 --warmup 0",
+                            "sh -c 'trap \"\" XFSZ; ulimit -f 256; exec \"$0\" \"$@\"'");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("tape: device: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("posix_fallocate"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
+  // One error line (a tmpfs warning may precede it).
+  std::istringstream lines(r.err);
+  int errors = 0;
+  for (std::string line; std::getline(lines, line);) errors += line.rfind("tape: ", 0) == 0;
+  EXPECT_EQ(errors, 1) << r.err;
+  EXPECT_TRUE(fs::is_empty(root_ / "work")) << "the bench directory was not removed";
+}
+
+// Without gnuplot, --plot still writes the data and scripts, warns, and the run succeeds.
+TEST_F(BenchCli, MissingGnuplotIsAWarning) {
+  const fs::path plots = root_ / "plots", file = root_ / "result.json";
+  const RunResult r = bench(
+      "device --duration 0.05 --warmup 0 --json " + file.string() + " --plot " + plots.string(),
+      "env PATH=/nonexistent");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gnuplot"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(plots / "device-fdatasync.dat"));
+  EXPECT_TRUE(fs::exists(plots / "device-fdatasync.gp"));
+  EXPECT_FALSE(fs::exists(plots / "device-fdatasync.png"));
+  EXPECT_EQ(json::parse(read_file(file))["results"].size(), 2U);
+  EXPECT_NE(r.out.find("better"), std::string::npos) << "the table shows the direction";
 }
 
 TEST_F(BenchCli, BadOptionsAreRejectedNamingTheOption) {

@@ -59,8 +59,8 @@ TEST_F(DemoTest, ShortRunKillsThePrimaryAndLosesNothing) {
   const fs::path report = root_ / "report";
   const fs::path work = root_ / "work";
   const int code = run("demo",
-                       {"demo", "--duration-s", "6", "--rate", "2000", "--report", report.string(),
-                        "--work", work.string(), "--keep-journals"},
+                       {"demo", "--duration-s", "6", "--rate", "2000", "--timeout-ms", "1000",
+                        "--report", report.string(), "--work", work.string(), "--keep-journals"},
                        std::chrono::minutes(3));
   ASSERT_EQ(code, 0) << out_ << err_;
   EXPECT_NE(out_.find("took over as primary"), std::string::npos) << out_;
@@ -118,14 +118,44 @@ TEST_F(DemoTest, ShortRunKillsThePrimaryAndLosesNothing) {
           std::chrono::minutes(1)),
       1);
   EXPECT_NE(out_.find("holds another record"), std::string::npos) << out_;
+
+  // ...and an acknowledged record damaged on disk: it and everything after it count as lost.
+  bool flipped = false;
+  for (const auto& entry : fs::directory_iterator(survivor)) {
+    if (flipped || entry.path().extension() != ".seg") continue;
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const std::string data = slurp(entry.path());
+    const auto at = data.find("6000:");
+    if (at == std::string::npos) continue;
+    f.seekp(static_cast<std::streamoff>(at + 5));
+    f.put(static_cast<char>(data[at + 5] ^ 0x20));
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped) << "no segment of " << survivor << " holds the payload of index 6000";
+  EXPECT_EQ(
+      run("verify", {"verify", survivor.string(), "--acks", acks.string(), "--ack-size", "256"},
+          std::chrono::minutes(1)),
+      1);
+  EXPECT_NE(out_.find(" LOST"), std::string::npos) << out_;
+  EXPECT_EQ(out_.find(" 0 LOST"), std::string::npos) << out_;
 }
 
 TEST_F(DemoTest, BadOptionsAreRefusedBeforeAnythingStarts) {
-  EXPECT_EQ(run("demo", {"demo", "--kill-at-percent", "95"}, std::chrono::seconds(30)), 2);
+  const fs::path report = root_ / "report";
+  const fs::path work = root_ / "work";
+  const auto demo = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"demo", "--report", report.string(), "--work", work.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run("demo", args, std::chrono::seconds(30));
+  };
+  EXPECT_EQ(demo({"--kill-at-percent", "95"}), 2);
   EXPECT_NE(err_.find("--kill-at-percent"), std::string::npos) << err_;
-  EXPECT_EQ(run("demo", {"demo", "--size", "8"}, std::chrono::seconds(30)), 2);
+  EXPECT_EQ(demo({"--size", "8"}), 2);
   EXPECT_NE(err_.find("--size"), std::string::npos) << err_;
-  EXPECT_FALSE(fs::exists(root_ / "tape-demo-report"));
+  EXPECT_EQ(demo({"--rate", "1000000", "--duration-s", "3600"}), 2);
+  EXPECT_NE(err_.find("--rate × --duration-s"), std::string::npos) << err_;
+  EXPECT_FALSE(fs::exists(report));
+  EXPECT_FALSE(fs::exists(work));
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ Result<AckCheck> check_acks(const std::filesystem::path& journal_dir,
   std::optional<journal::RecordView> record;  // the reader's current record
   std::uint64_t previous_seq = 0;
   std::uint64_t index = 0, seq = 0;
+  bool readable = true;
   const auto problem = [&check](std::string text) {
     if (check.first_problem.empty()) check.first_problem = std::move(text);
   };
@@ -42,13 +43,21 @@ Result<AckCheck> check_acks(const std::filesystem::path& journal_dir,
       problem("index " + std::to_string(index) + " acknowledged at seq " + std::to_string(seq) +
               " after seq " + std::to_string(previous_seq));
       // Acknowledgements in order let the reader only move forward; look this one up directly.
-      TAPE_RETURN_IF_ERROR(reader.seek(Seq(seq)));
+      if (readable) TAPE_RETURN_IF_ERROR(reader.seek(Seq(seq)));
       record.reset();
     }
     previous_seq = std::max(previous_seq, seq);
-    while (!record || record->seq.value() < seq) {
+    // A record the Reader refuses (a failed checksum) ends the reading: it and every record
+    // acknowledged after it count as lost, the first problem names the damage.
+    while (readable && (!record || record->seq.value() < seq)) {
       auto next = reader.next();
-      if (!next.has_value()) return next.error();
+      if (!next.has_value()) {
+        readable = false;
+        record.reset();
+        problem("reading the journal towards seq " + std::to_string(seq) + ": " +
+                next.error().to_string());
+        break;
+      }
       record = next.value();
       if (!record) break;
     }

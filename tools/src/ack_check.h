@@ -20,8 +20,9 @@ struct AckCheck {
   std::string first_problem;       // the first lost or out-of-order record, for the report
 };
 
-// An error only when the log or the journal cannot be read at all (a record that fails its
-// checksum is an error too: the Reader refuses it and names the file and offset).
+// An error only when the log or the journal cannot be opened, or the log does not parse. A
+// record that fails its checksum ends the reading: it and every later acknowledged record
+// count as lost, and first_problem names the file and offset.
 Result<AckCheck> check_acks(const std::filesystem::path& journal_dir,
                             const std::filesystem::path& ack_log, std::size_t payload_size);
 

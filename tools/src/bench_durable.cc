@@ -5,16 +5,20 @@
 // throughput counts the records appended after the warm-up, up to the moment the last is
 // durable. The latency shown is each group-commit sync (EngineStats::sync_latency_ns): closed
 // loop has no per-record schedule. Baseline: the device's batched fdatasync bandwidth at the
-// engine's own batch size (records per sync in this run), one pwrite per batch.
+// engine's own batch size (records per sync in this run, at most 8 MiB of them: the baseline
+// allocates its batch whole), one pwrite per batch.
 //
 // With --rate (one producer): bench/kit's paced run (paced_durable.h), the one
 // bench/engine_latency_bench.cc uses: latency from each record's due time to its durable
 // callback (coordinated omission corrected). Baseline: the p99 of one fdatasync after one
-// record write, measured just before; compared: the engine's p99.
+// record write, measured just before; compared: the engine's p99 (lower is better). The run
+// keeps two timestamps per record and the whole run in one segment, so --rate × (--warmup +
+// --duration) is bounded (tape::bench::plan_paced_durable; checked before anything runs).
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <string>
@@ -112,26 +116,39 @@ Result<BenchResult> closed(const BenchOptions& o, const std::filesystem::path& d
       std::max<std::uint64_t>(1, c.stats.syncs > 0 ? c.stats.records / c.stats.syncs : 1);
   r.extra["syncs"] = c.stats.syncs;
   r.extra["records_per_sync"] = per_sync;
-  const auto batch = tape::bench::batched_write(
-      dir, o.size, per_sync, std::numeric_limits<std::uint32_t>::max(), baseline_seconds(o), true);
+  const std::uint64_t base_batch = std::min(per_sync, tape::bench::max_records_per_batch(o.size));
+  const auto batch =
+      tape::bench::batched_write(dir, o.size, base_batch, std::numeric_limits<std::uint32_t>::max(),
+                                 baseline_seconds(o), true);
+  if (!batch) return batch.error();
   r.compared = "mb_per_s";
   r.baseline = {"batched_fdatasync",
-                "pwrite of " + std::to_string(per_sync) +
-                    " records (the engine's batch) then fdatasync, repeated",
-                batch.bytes_per_s() / 1e6, "MB/s"};
+                "pwrite of " + std::to_string(base_batch) + " records (the engine's batch" +
+                    (base_batch < per_sync ? ", capped at 8 MiB" : "") +
+                    ") then fdatasync, repeated",
+                batch.value().bytes_per_s() / 1e6, "MB/s"};
   return r;
 }
 
-Result<BenchResult> paced(const BenchOptions& o, const std::filesystem::path& dir) {
-  auto sync_hist = std::make_unique<LogHistogram>();
-  (void)tape::bench::measure_sync(tape::bench::SyncKind::kFdatasync, dir, o.size, 20,
-                                  static_cast<std::uint64_t>(100'000 * baseline_seconds(o)) + 100,
-                                  baseline_seconds(o), *sync_hist);
+tape::bench::PacedDurableOptions paced_options(const BenchOptions& o) {
   tape::bench::PacedDurableOptions po;
   po.payload = o.size;
   po.rate = o.rate;
   po.warmup_seconds = o.warmup;
   po.measure_seconds = o.duration;
+  return po;
+}
+
+Result<BenchResult> paced(const BenchOptions& o, const std::filesystem::path& dir) {
+  const tape::bench::PacedDurableOptions po = paced_options(o);
+  // Before anything is allocated or written (cmd_bench.cc checked it already, naming options).
+  if (auto plan = tape::bench::plan_paced_durable(po); !plan) return plan.error();
+  auto sync_hist = std::make_unique<LogHistogram>();
+  auto sync =
+      tape::bench::measure_sync(tape::bench::SyncKind::kFdatasync, dir, o.size, 20,
+                                static_cast<std::uint64_t>(100'000 * baseline_seconds(o)) + 100,
+                                baseline_seconds(o), *sync_hist);
+  if (!sync) return sync.error();
   auto run = tape::bench::run_paced_durable(dir / "journal", po);
   if (!run) return run.error();
   auto& p = run.value();
@@ -140,8 +157,9 @@ Result<BenchResult> paced(const BenchOptions& o, const std::filesystem::path& di
   r.profile = "durable";
   r.name = "group_commit_paced";
   r.workload = "1 producer at " + std::to_string(o.rate) + " records/s, group commit";
-  r.records = p.records;
-  r.seconds = p.issue_seconds;
+  // The measured records (after the warm-up), from the first one's due time to the last issue.
+  r.records = p.measured;
+  r.seconds = p.measure_issue_seconds;
   set_throughput(r, tape::bench::record_bytes(o.size));
   r.latency = std::move(p.corrected);
   r.latency_from = "each record's due time at the offered rate to its durable callback";
@@ -149,6 +167,7 @@ Result<BenchResult> paced(const BenchOptions& o, const std::filesystem::path& di
   r.extra["p99_from_issue_ns"] = p.from_issue->percentile(0.99);
   r.extra["max_issue_lag_ns"] = p.max_issue_lag_ns;
   r.extra["syncs"] = p.stats.syncs;
+  r.extra["warmup_records"] = p.records - p.measured;
   r.compared = "p99_ns";
   r.baseline = {"fdatasync_p99", "p99 of one fdatasync after one record pwrite",
                 static_cast<double>(sync_hist->percentile(0.99)), "ns"};
@@ -157,6 +176,18 @@ Result<BenchResult> paced(const BenchOptions& o, const std::filesystem::path& di
 }
 
 }  // namespace
+
+Status check_durable(const BenchOptions& o) {
+  if (o.rate == 0) return Status::ok();
+  auto plan = tape::bench::plan_paced_durable(paced_options(o));
+  if (plan) return Status::ok();
+  char head[200];
+  std::snprintf(head, sizeof head, "--rate %llu x (--warmup %g + --duration %g s) at --size %llu: ",
+                static_cast<unsigned long long>(o.rate), o.warmup, o.duration,
+                static_cast<unsigned long long>(o.size));
+  return Status::invalid_argument(head + plan.error().message() +
+                                  "; lower --rate, --duration or --warmup");
+}
 
 Result<Results> run_durable(const BenchOptions& o, WorkDir& dir) {
   auto d = dir.fresh("durable");

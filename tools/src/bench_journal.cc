@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "bench_profiles.h"
 #include "tape/bench/files.h"
@@ -70,9 +71,11 @@ Result<Window> append_for(journal::Journal& j, const BenchOptions& o, LogHistogr
 }
 
 // memcpy of record images into an already-writable mapping, wrapping at its end.
-Baseline memcpy_baseline(const BenchOptions& o, const std::filesystem::path& dir) {
+Result<Baseline> memcpy_baseline(const BenchOptions& o, const std::filesystem::path& dir) {
   const tape::bench::RecordImage image(o.size);
-  tape::bench::MappedZeroFile map(dir / "memcpy-baseline", kMappingSize);
+  auto mapped = tape::bench::MappedZeroFile::create(dir / "memcpy-baseline", kMappingSize);
+  if (!mapped) return mapped.error();
+  tape::bench::MappedZeroFile& map = *mapped.value();
   const std::size_t n = image.size();
   const std::int64_t end = monotonic_ns() + static_cast<std::int64_t>(baseline_seconds(o) * 1e9);
   const std::int64_t t0 = monotonic_ns();
@@ -86,8 +89,8 @@ Baseline memcpy_baseline(const BenchOptions& o, const std::filesystem::path& dir
     go = monotonic_ns() < end;
   }
   const double secs = static_cast<double>(monotonic_ns() - t0) / 1e9;
-  return {"memcpy_to_mapping", "memcpy of the record images into writable mapped pages",
-          static_cast<double>(copied * n) / secs / 1e6, "MB/s"};
+  return Baseline{"memcpy_to_mapping", "memcpy of the record images into writable mapped pages",
+                  static_cast<double>(copied * n) / secs / 1e6, "MB/s"};
 }
 
 }  // namespace
@@ -118,7 +121,9 @@ Result<Results> run_journal(const BenchOptions& o, WorkDir& dir) {
   }
   set_throughput(r, tape::bench::record_bytes(o.size));
   r.compared = "mb_per_s";
-  r.baseline = memcpy_baseline(o, d.value());
+  auto base = memcpy_baseline(o, d.value());
+  if (!base) return base.error();
+  r.baseline = std::move(base).value();
   Results out;
   out.push_back(std::move(r));
   return out;

@@ -103,13 +103,14 @@ Result<Results> run_replication(const BenchOptions& o, WorkDir& dir) {
   set_throughput(r, tape::bench::record_bytes(o.size));
   if (o.rate > 0) r.extra["offered_rate"] = o.rate;
 
-  const double tcp_seconds = tape::bench::tcp_stream_seconds(kTcpBytes);
+  auto tcp_seconds = tape::bench::tcp_stream_seconds(kTcpBytes);
+  if (!tcp_seconds) return tcp_seconds.error();
   r.baseline_latency = std::make_unique<LogHistogram>();
-  tape::bench::tcp_rtt(2000, *r.baseline_latency);
+  if (Status s = tape::bench::tcp_rtt(2000, *r.baseline_latency); !s) return s;
   r.extra["rtt"] = report::to_json(report::percentiles_of(*r.baseline_latency));
   r.compared = "mb_per_s";
   r.baseline = {"loopback_tcp", "one TCP stream over 127.0.0.1, 64 KiB writes",
-                static_cast<double>(kTcpBytes) / tcp_seconds / 1e6, "MB/s"};
+                static_cast<double>(kTcpBytes) / tcp_seconds.value() / 1e6, "MB/s"};
   Results out;
   out.push_back(std::move(r));
   return out;

@@ -19,6 +19,8 @@ double BenchResult::ratio() const {
   return baseline.value > 0 ? compared_value() / baseline.value : 0;
 }
 
+const char* BenchResult::better() const { return compared == "p99_ns" ? "lower" : "higher"; }
+
 void set_throughput(BenchResult& r, std::uint64_t record_bytes) {
   if (r.seconds <= 0) return;
   r.records_per_s = static_cast<double>(r.records) / r.seconds;
@@ -45,11 +47,7 @@ nlohmann::json latency_json(const engine::LogHistogram* h, const std::string& fr
   return j;
 }
 
-std::string fixed(double v, int digits) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+using report::fixed;
 
 // Three significant digits, for ratios that span 1e-4 to 1e2.
 std::string significant(double v) {
@@ -83,6 +81,7 @@ nlohmann::json to_json(const BenchResult& r) {
         {"unit", r.baseline.unit}}},
       {"compared", {{"metric", r.compared}, {"value", r.compared_value()}}},
       {"ratio", r.ratio()},
+      {"better", r.better()},
       {"extra", r.extra},
   };
   if (r.baseline_latency) {
@@ -94,7 +93,7 @@ nlohmann::json to_json(const BenchResult& r) {
 std::string to_table(const std::vector<BenchResult>& results) {
   std::string out = pad("result", 30) + pad("records/s", 13) + pad("MB/s", 10) + pad("p50 us", 10) +
                     pad("p99 us", 10) + pad("p99.99 us", 11) + pad("max us", 10) + pad("ratio", 9) +
-                    "  compared with\n";
+                    pad("better", 8) + "  compared with\n";
   for (const auto& r : results) {
     out += pad(r.profile + "." + r.name, 30) + pad(fixed(r.records_per_s, 0), 13) +
            pad(fixed(r.mb_per_s, 1), 10);
@@ -104,8 +103,9 @@ std::string to_table(const std::vector<BenchResult>& results) {
     } else {
       out += pad("-", 10) + pad("-", 10) + pad("-", 11) + pad("-", 10);
     }
-    out += pad(significant(r.ratio()), 9) + "  " + r.compared + " / " + r.baseline.name + " (" +
-           fixed(r.baseline.value, r.baseline.value < 100 ? 2 : 0) + " " + r.baseline.unit + ")\n";
+    out += pad(significant(r.ratio()), 9) + pad(r.better(), 8) + "  " + r.compared + " / " +
+           r.baseline.name + " (" + fixed(r.baseline.value, r.baseline.value < 100 ? 2 : 0) + " " +
+           r.baseline.unit + ")\n";
   }
   return out;
 }
@@ -140,12 +140,12 @@ std::string gnuplot_script(const BenchResult& r, const std::string& stem) {
 
 }  // namespace
 
-Result<std::vector<std::filesystem::path>> plot(const std::vector<BenchResult>& results,
-                                                const std::filesystem::path& dir) {
+Result<Plots> plot(const std::vector<BenchResult>& results, const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::io_error("cannot create --plot directory " + dir.string(), ec.value());
-  std::vector<std::filesystem::path> pngs;
+  Plots out;
+  bool have_gnuplot = true;
   for (const auto& r : results) {
     if (!r.latency || r.latency->count() == 0) continue;
     const std::string stem = r.profile + "-" + r.name;
@@ -162,10 +162,18 @@ Result<std::vector<std::filesystem::path>> plot(const std::vector<BenchResult>& 
     }
     const auto script = dir / (stem + ".gp");
     if (Status s = report::write_text(script, gnuplot_script(r, stem)); !s) return s;
-    if (Status s = report::run_gnuplot(script); !s) return s;
-    pngs.push_back(dir / (stem + ".png"));
+    if (!have_gnuplot) continue;
+    if (Status s = report::run_gnuplot(script); !s) {
+      if (s.code() != Status::Code::kNotFound) return s;
+      // Not installed: say so once; the data and scripts stay, to plot later.
+      have_gnuplot = false;
+      out.warnings.push_back(s.message() + "; the .dat and .gp files in " + dir.string() +
+                             " are written");
+      continue;
+    }
+    out.pngs.push_back(dir / (stem + ".png"));
   }
-  return pngs;
+  return out;
 }
 
 }  // namespace tape::cli::bench

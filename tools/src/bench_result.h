@@ -51,6 +51,9 @@ struct BenchResult {
   // The figure compared with the baseline, and value / baseline (0 when the baseline is 0).
   [[nodiscard]] double compared_value() const;
   [[nodiscard]] double ratio() const;
+  // Which way the compared figure (and so the ratio) is better: "higher" for throughput,
+  // "lower" for a latency (p99_ns).
+  [[nodiscard]] const char* better() const;
 };
 
 // Fills records_per_s and mb_per_s from records, seconds and the record size in bytes.
@@ -59,9 +62,13 @@ void set_throughput(BenchResult& r, std::uint64_t record_bytes);
 nlohmann::json to_json(const BenchResult& r);
 // A fixed-width table: header line and one line per result, then each baseline spelled out.
 std::string to_table(const std::vector<BenchResult>& results);
-// `dir`/<profile>-<name>.{dat,gp,png} for every result with a latency distribution; returns
-// the PNGs written.
-Result<std::vector<std::filesystem::path>> plot(const std::vector<BenchResult>& results,
-                                                const std::filesystem::path& dir);
+struct Plots {
+  std::vector<std::filesystem::path> pngs;  // written
+  std::vector<std::string> warnings;        // e.g. gnuplot missing: the .dat and .gp are there
+};
+
+// `dir`/<profile>-<name>.{dat,gp,png} for every result with a latency distribution. A missing
+// gnuplot is a warning (the data and scripts are still written), not an error.
+Result<Plots> plot(const std::vector<BenchResult>& results, const std::filesystem::path& dir);
 
 }  // namespace tape::cli::bench

@@ -34,15 +34,14 @@ Result<Results> run_size(const BenchOptions& o) {
   const int producers = static_cast<int>(o.producers);
   const auto mode = producers == 1 ? ProducerMode::kExclusive : ProducerMode::kShared;
   constexpr std::uint64_t kProbe = 200'000;
-  const auto check = [](double s) -> Status {
-    if (s < 0) return Status::corruption("ring transfer lost or duplicated records");
-    return Status::ok();
-  };
 
   // Warm-up doubles as calibration: how many records fill the duration.
-  const double spsc_probe = tape::bench::transfer_spsc<N>(kProbe);
-  const double ring_probe = tape::bench::transfer_ring<N>(producers, kProbe, mode, 1);
-  if (Status s = check(std::min(spsc_probe, ring_probe)); !s) return s;
+  auto spsc_run = tape::bench::transfer_spsc<N>(kProbe);
+  if (!spsc_run) return spsc_run.error();
+  auto ring_run = tape::bench::transfer_ring<N>(producers, kProbe, mode, 1);
+  if (!ring_run) return ring_run.error();
+  const double spsc_probe = spsc_run.value();
+  const double ring_probe = ring_run.value();
 
   BenchResult r;
   r.profile = "ring";
@@ -50,7 +49,7 @@ Result<Results> run_size(const BenchOptions& o) {
   r.workload = std::to_string(N) + "-byte records, " + std::to_string(producers) +
                " producer(s) (" + (mode == ProducerMode::kExclusive ? "exclusive" : "shared") +
                " mode), one consumer draining in place";
-  double seconds = 0;
+  Result<double> seconds = 0.0;
   if (o.rate == 0) {
     r.records = records_for(static_cast<double>(kProbe) / ring_probe, o.duration, producers);
     seconds = tape::bench::transfer_ring<N>(producers, r.records, mode, 1);
@@ -60,10 +59,8 @@ Result<Results> run_size(const BenchOptions& o) {
     const std::uint64_t warm_records =
         records_for(static_cast<double>(o.rate), o.warmup, producers);
     if (o.warmup > 0) {
-      if (Status s = check(tape::bench::transfer_ring<N>(producers, warm_records, mode, 1, &warm));
-          !s) {
-        return s;
-      }
+      auto warm_run = tape::bench::transfer_ring<N>(producers, warm_records, mode, 1, &warm);
+      if (!warm_run) return warm_run.error();
     }
     r.latency = std::make_unique<LogHistogram>();
     r.latency_from = "each record's due time at the offered rate to the consumer";
@@ -72,14 +69,15 @@ Result<Results> run_size(const BenchOptions& o) {
     seconds = tape::bench::transfer_ring<N>(producers, r.records, mode, 1, &pace);
     r.extra["offered_rate"] = o.rate;
   }
-  if (Status s = check(seconds); !s) return s;
-  r.seconds = seconds;
+  if (!seconds) return seconds.error();
+  r.seconds = seconds.value();
   set_throughput(r, N);
 
   const std::uint64_t base_records =
       records_for(static_cast<double>(kProbe) / spsc_probe, baseline_seconds(o), 1);
-  const double base_seconds = tape::bench::transfer_spsc<N>(base_records);
-  if (Status s = check(base_seconds); !s) return s;
+  auto base_run = tape::bench::transfer_spsc<N>(base_records);
+  if (!base_run) return base_run.error();
+  const double base_seconds = base_run.value();
   r.compared = "records_per_s";
   r.baseline = {"spsc_queue", "boost::lockfree::spsc_queue, 1 producer, closed loop, same slots",
                 static_cast<double>(base_records) / base_seconds, "records/s"};

@@ -56,7 +56,7 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
-    this->~ChildProcess();
+    kill_and_reap();
     pid_ = other.pid_;
     exit_code_ = other.exit_code_;
     other.pid_ = -1;
@@ -64,7 +64,9 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   return *this;
 }
 
-ChildProcess::~ChildProcess() {
+ChildProcess::~ChildProcess() { kill_and_reap(); }
+
+void ChildProcess::kill_and_reap() {
   if (pid_ > 0 && !exit_code_) {
     signal(SIGKILL);
     (void)wait(std::chrono::seconds(10));

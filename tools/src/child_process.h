@@ -38,6 +38,7 @@ class ChildProcess {
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
+  void kill_and_reap();
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
 };

@@ -19,6 +19,8 @@
 #include "commands.h"
 #include "common.h"
 #include "report.h"
+#include "tape/bench/paced_durable.h"
+#include "tape/bench/sync_probe.h"
 
 namespace tape::cli {
 namespace {
@@ -57,6 +59,7 @@ Status check_combination(const BenchArgs& a) {
     return Status::invalid_argument(
         "--producers must be 1 with --rate for the durable profile (one paced producer)");
   }
+  if (all || a.profile == "durable") TAPE_RETURN_IF_ERROR(bench::check_durable(o));
   return Status::ok();
 }
 
@@ -114,9 +117,12 @@ int run(const BenchArgs& a) {
     if (Status s = report::write_text(a.json, doc.dump(2) + "\n"); !s) return fail(s);
   }
   if (!a.plot.empty()) {
-    auto pngs = bench::plot(results, a.plot);
-    if (!pngs) return fail(pngs.error());
-    for (const auto& png : pngs.value()) std::printf("plot: %s\n", png.c_str());
+    auto plots = bench::plot(results, a.plot);
+    if (!plots) return fail(plots.error());
+    for (const auto& png : plots.value().pngs) std::printf("plot: %s\n", png.c_str());
+    for (const auto& w : plots.value().warnings) {
+      std::fprintf(stderr, "tape bench: warning: %s\n", w.c_str());
+    }
   }
   return kExitOk;
 }
@@ -134,7 +140,10 @@ Command add_bench(CLI::App& parent) {
                   "Where files go: a fresh directory is made inside and removed at the end")
       ->type_name("PATH")
       ->capture_default_str();
-  add_number_option(app, "--size", &args->options.size, "Payload bytes per record")
+  add_number_option(app, "--size", &args->options.size,
+                    "Payload bytes per record; device and durable batch baselines hold at most " +
+                        std::to_string(tape::bench::kMaxBatchBytes >> 20) +
+                        " MiB of records per batch (4096 records when they fit)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
   add_number_option(app, "--producers", &args->options.producers,
@@ -143,7 +152,10 @@ Command add_bench(CLI::App& parent) {
       ->capture_default_str();
   add_number_option(app, "--rate", &args->options.rate,
                     "Records/s offered (0: closed loop); latency then counts from each "
-                    "record's due time")
+                    "record's due time. durable: --rate x (--warmup + --duration) is at most " +
+                        std::to_string(tape::bench::kMaxPacedRecords) + " records and " +
+                        std::to_string(tape::bench::kMaxPacedSegmentBytes >> 20) +
+                        " MiB of them (one preallocated segment)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{100'000'000}))
       ->capture_default_str();
   app->add_option("--duration", args->options.duration, "Seconds per measured workload")

@@ -53,12 +53,19 @@ struct DemoArgs {
   bool keep_journals = false;
 };
 
+constexpr std::uint64_t kMaxRecords = 20'000'000;
+
 Status check_args(const DemoArgs& a) {
   if (a.duration_s < 2 || a.duration_s > 3600) {
     return Status::invalid_argument("--duration-s must be between 2 and 3600");
   }
   if (a.rate == 0 || a.rate > 1'000'000) {
     return Status::invalid_argument("--rate must be between 1 and 1000000 records per second");
+  }
+  if (a.rate * a.duration_s > kMaxRecords) {
+    return Status::invalid_argument("--rate × --duration-s must be at most " +
+                                    std::to_string(kMaxRecords) + " records (the demo keeps " +
+                                    "every record's latency in memory)");
   }
   if (a.size < 24 || a.size > 65536) {
     return Status::invalid_argument(
@@ -83,11 +90,7 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+using report::fixed;
 
 // A port on 127.0.0.1 free right now (bound, then released for the node to take: another
 // process could take it in between, which on a demo machine does not happen in practice).
@@ -115,11 +118,12 @@ std::string slurp(const fs::path& path) {
   return ss.str();
 }
 
-// The last line of a node's output containing `needle`, or empty.
-std::string last_line_with(const fs::path& path, std::string_view needle) {
+// The last line of a node's output containing `needle` and starting at or after byte `from`,
+// or empty.
+std::string last_line_with(const fs::path& path, std::string_view needle, std::uint64_t from = 0) {
   const std::string text = slurp(path);
   const auto at = text.rfind(needle);
-  if (at == std::string::npos) return {};
+  if (at == std::string::npos || at < from) return {};
   const auto begin = text.rfind('\n', at);
   const auto end = text.find('\n', at);
   const std::size_t b = begin == std::string::npos ? 0 : begin + 1;
@@ -243,6 +247,16 @@ int run_demo(const DemoArgs& args) {
   } else if (std::error_code ec; !fs::create_directories(work, ec) && ec) {
     return fail(Status::io_error("creating --work " + work.string(), ec.value()));
   }
+  // The journals go on every way out (they hold preallocated segments), unless kept; the
+  // nodes, declared later, are killed before this runs.
+  struct RemoveWork {
+    fs::path dir;
+    bool keep;
+    ~RemoveWork() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(dir, ec);
+    }
+  } remove_work{work, args.keep_journals};
   const fs::path report = args.report;
   if (std::error_code ec; !fs::create_directories(report, ec) && ec) {
     return fail(Status::io_error("creating --report " + report.string(), ec.value()));
@@ -322,6 +336,7 @@ int run_demo(const DemoArgs& args) {
       t0 + static_cast<std::int64_t>(args.duration_s + 60) * 1'000'000'000;
   std::int64_t next_progress = t0 + 1'000'000'000;
   std::int64_t kill_ns = 0, takeover_ns = 0;
+  std::uint64_t standby_out_at_kill = 0;
   Node* current = &primary;
   std::optional<int> client_exit;
   while (!client_exit) {
@@ -329,6 +344,14 @@ int run_demo(const DemoArgs& args) {
     if (Status s = tail.poll(samples); !s.is_ok()) return fail(s);
     const std::int64_t now = steady_ns();
     if (kill_ns == 0 && now >= kill_due) {
+      // A promotion before the kill would be a false failover (the primary was alive): the
+      // takeover is looked for only in what the standby prints from now on.
+      if (const std::string early = last_line_with(standby.out, "role=primary"); !early.empty()) {
+        outcome.failures.push_back("the standby promoted itself while the primary was alive: " +
+                                   early);
+      }
+      std::error_code ec;
+      standby_out_at_kill = fs::file_size(standby.out, ec);
       primary.process->signal(SIGKILL);
       kill_ns = steady_ns();
       say("SIGKILL to the primary (" + primary.name + ", pid " +
@@ -336,7 +359,8 @@ int run_demo(const DemoArgs& args) {
           fixed(static_cast<double>(kill_ns - t0) / 1e9, 2) + " s");
     }
     if (kill_ns != 0 && takeover_ns == 0) {
-      const std::string line = last_line_with(standby.out, "role=primary was=standby");
+      const std::string line =
+          last_line_with(standby.out, "role=primary was=standby", standby_out_at_kill);
       if (!line.empty()) {
         takeover_ns = std::strtoll(field(line, "promoted_ns").c_str(), nullptr, 10);
         if (takeover_ns <= 0) takeover_ns = steady_ns();
@@ -376,7 +400,10 @@ int run_demo(const DemoArgs& args) {
                                last_line_with(report / "client.err", "tape"));
   }
   say("client finished: " + last_line_with(report / "client.err", "acknowledged in"));
-  if (takeover_ns == 0) outcome.failures.push_back("the standby never took over");
+  if (kill_ns == 0) outcome.failures.push_back("the load ended before the primary was killed");
+  if (kill_ns != 0 && takeover_ns == 0) {
+    outcome.failures.push_back("the standby never took over");
+  }
 
   // The survivor is stopped as an operator would, then checked from the outside.
   standby.process->signal(SIGTERM);
@@ -423,14 +450,14 @@ int run_demo(const DemoArgs& args) {
                   std::ranges::max_element(samples, {}, &LatencySample::ack_ns)->ack_ns);
     outcome.load_seconds = static_cast<double>(last_ack - first_due) / 1e9;
   }
-  const LatencyPhases phases = split_latencies(samples, kill_ns);
+  const LatencyPhases phases = split_latencies(samples, kill_ns, takeover_ns);
   fill_latencies(phases, kill_ns, outcome);
 
   DemoSettings settings;
   settings.rate = args.rate;
   settings.size = args.size;
   settings.duration_s = static_cast<double>(args.duration_s);
-  settings.kill_at_s = static_cast<double>(kill_ns - t0) / 1e9;
+  if (kill_ns != 0) settings.kill_at_s = static_cast<double>(kill_ns - t0) / 1e9;
   settings.heartbeat_ms = args.heartbeat_ms;
   settings.timeout_ms = args.timeout_ms;
   auto written =
@@ -441,12 +468,7 @@ int run_demo(const DemoArgs& args) {
   std::fputs(("\n" + summary_markdown(settings, outcome) + "\n").c_str(), stdout);
   say("report: " + (report / "summary.md").string() + ", summary.json, latency_over_time.png, " +
       "latency_percentiles.png");
-  if (args.keep_journals) {
-    say("journals kept in " + work.string());
-  } else {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
+  if (args.keep_journals) say("journals kept in " + work.string());
   if (outcome.lost != 0 || outcome.out_of_order != 0) return kExitCorrupt;
   return outcome.failures.empty() ? kExitOk : kExitError;
 }

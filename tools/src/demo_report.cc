@@ -11,11 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+using report::fixed;
 
 std::string ms_text(std::uint64_t ns) { return fixed(static_cast<double>(ns) / 1e6, 3); }
 
@@ -91,11 +87,15 @@ std::string events_script(std::int64_t t0_ns, std::int64_t kill_ns, std::int64_t
 
 }  // namespace
 
-LatencyPhases split_latencies(const std::vector<LatencySample>& samples, std::int64_t kill_ns) {
+LatencyPhases split_latencies(const std::vector<LatencySample>& samples, std::int64_t kill_ns,
+                              std::int64_t takeover_ns) {
   LatencyPhases p;
+  // An answer the old primary sent just before its death may be read after it: the outage ends
+  // with the first acknowledgement from the new primary, which cannot come before it took over.
+  const std::int64_t from = takeover_ns != 0 ? takeover_ns : kill_ns;
   if (kill_ns != 0) {
     for (const LatencySample& s : samples) {
-      if (s.ack_ns > kill_ns && (p.resumed_ns == 0 || s.ack_ns < p.resumed_ns)) {
+      if (s.ack_ns > from && (p.resumed_ns == 0 || s.ack_ns < p.resumed_ns)) {
         p.resumed_ns = s.ack_ns;
       }
     }

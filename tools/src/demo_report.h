@@ -44,12 +44,13 @@ struct DemoOutcome {
 };
 
 // Ack latencies split at the kill (records due before it), the end of the outage (due before
-// the first acknowledgement after the kill) and the rest. `kill_ns` 0: everything is before.
+// the first acknowledgement after the takeover) and the rest. `kill_ns` 0: all is before.
 struct LatencyPhases {
   engine::LogHistogram all, before, failover, after;
   std::int64_t resumed_ns = 0;  // the first acknowledgement after the kill; 0: none
 };
-LatencyPhases split_latencies(const std::vector<LatencySample>& samples, std::int64_t kill_ns);
+LatencyPhases split_latencies(const std::vector<LatencySample>& samples, std::int64_t kill_ns,
+                              std::int64_t takeover_ns);
 void fill_latencies(const LatencyPhases& phases, std::int64_t kill_ns, DemoOutcome& outcome);
 
 nlohmann::json summary_json(const DemoSettings& settings, const DemoOutcome& outcome);

@@ -1,12 +1,15 @@
 #include "report.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 namespace tape::cli::report {
 
@@ -27,13 +30,15 @@ nlohmann::json to_json(const Percentiles& p) {
           {"p99_9_ns", p.p999}, {"p99_99_ns", p.p9999}, {"max_ns", p.max}};
 }
 
-namespace {
-
-std::string micros(std::uint64_t ns) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(ns) / 1e3);
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
 }
+
+namespace {
+
+std::string micros(std::uint64_t ns) { return fixed(static_cast<double>(ns) / 1e3, 1); }
 
 }  // namespace
 
@@ -72,18 +77,30 @@ Status write_text(const std::filesystem::path& path, std::string_view text) {
 }
 
 Status run_gnuplot(const std::filesystem::path& script) {
-  const std::filesystem::path dir = script.parent_path().empty() ? "." : script.parent_path();
+  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+  const std::string dir =
+      script.parent_path().empty() ? std::string(".") : script.parent_path().string();
+  const std::string name = script.filename().string();
   const pid_t pid = ::fork();
   if (pid < 0) return Status::from_errno("fork for gnuplot", errno);
   if (pid == 0) {
     if (::chdir(dir.c_str()) != 0) ::_exit(126);
-    const std::string name = script.filename().string();
     ::execlp("gnuplot", "gnuplot", name.c_str(), static_cast<char*>(nullptr));
     ::_exit(errno == ENOENT ? 127 : 126);
   }
+  constexpr auto kLimit = std::chrono::minutes(1);
+  const auto deadline = std::chrono::steady_clock::now() + kLimit;
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Status::from_errno("waiting for gnuplot", errno);
+  for (;;) {
+    const pid_t got = ::waitpid(pid, &status, WNOHANG);
+    if (got == pid) break;
+    if (got < 0 && errno != EINTR) return Status::from_errno("waiting for gnuplot", errno);
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return Status::timed_out("gnuplot " + script.string() + " ran for over a minute; killed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {

@@ -30,11 +30,15 @@ std::string to_text(const Percentiles& p);
 // 1 / (1 − quantile), the x axis of an HdrHistogram-style percentile plot), one per line.
 std::string distribution_rows(const engine::LogHistogram& h);
 
+// `v` with `digits` decimals ("12.35"), for every figure the reports print.
+std::string fixed(double v, int digits);
+
 // Writes `text` to `path` whole (replacing it); an error names the path.
 Status write_text(const std::filesystem::path& path, std::string_view text);
 
-// Runs `gnuplot SCRIPT` with the script's directory as working directory. An error says
-// whether gnuplot is missing (tools/scripts/setup.sh installs it) or how it failed.
+// Runs `gnuplot SCRIPT` with the script's directory as working directory, killing it after
+// a minute. kNotFound when gnuplot is missing (tools/scripts/setup.sh installs it): callers
+// report that as a warning, the figures are in the data files anyway.
 Status run_gnuplot(const std::filesystem::path& script);
 
 }  // namespace tape::cli::report

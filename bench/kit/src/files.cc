@@ -10,20 +10,15 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "tape/journal/format.h"
 
 namespace tape::bench {
-
-void die(const std::string& what) {
-  std::fprintf(stderr, "tape bench: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::abort();
-}
 
 std::string fs_type_name(const fs::path& p) {
   struct statfs st {};
@@ -47,19 +42,27 @@ std::string fs_type_name(const fs::path& p) {
   }
 }
 
-void write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path) {
-  if (::posix_fallocate(fd, 0, static_cast<off_t>(size)) != 0)
-    die("posix_fallocate " + path.string());
+Status write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path) {
+  // posix_fallocate returns its error number and leaves errno alone.
+  if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size)); err != 0) {
+    return Status::from_errno(
+        "posix_fallocate " + std::to_string(size) + " bytes for " + path.string(), err);
+  }
   // Page-sized writes, as the journal's preallocator does, so the page cache holds 4 KiB folios
   // and a sync writes back only the pages a baseline dirtied.
   static const std::vector<char> zeros(4096, 0);
   for (std::uint64_t off = 0; off < size;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), size - off));
     const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(off));
-    if (w < 0) die("pwrite zeros " + path.string());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("pwrite zeros to " + path.string(), errno);
+    }
+    if (w == 0) return Status::io_error("pwrite zeros to " + path.string() + " wrote nothing", 0);
     off += static_cast<std::uint64_t>(w);
   }
-  if (::fdatasync(fd) != 0) die("fdatasync " + path.string());
+  if (::fdatasync(fd) != 0) return Status::from_errno("fdatasync " + path.string(), errno);
+  return Status::ok();
 }
 
 bool wait_for_prepared_segment(const fs::path& dir, std::chrono::milliseconds settle,
@@ -84,11 +87,13 @@ bool wait_for_prepared_segment(const fs::path& dir, std::chrono::milliseconds se
   return false;
 }
 
-ZeroFilledFile::ZeroFilledFile(fs::path path, std::uint64_t size)
-    : path_(std::move(path)), size_(size) {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) die("open " + path_.string());
-  write_zeros_and_sync(fd_, size_, path_);
+Result<std::unique_ptr<ZeroFilledFile>> ZeroFilledFile::create(fs::path path, std::uint64_t size) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::from_errno("open " + path.string(), errno);
+  // From here the destructor closes and unlinks, also when zero-filling fails.
+  std::unique_ptr<ZeroFilledFile> file(new ZeroFilledFile(std::move(path), size, fd));
+  if (Status s = write_zeros_and_sync(fd, size, file->path_); !s) return s;
+  return file;
 }
 
 ZeroFilledFile::~ZeroFilledFile() {
@@ -96,16 +101,21 @@ ZeroFilledFile::~ZeroFilledFile() {
   ::unlink(path_.c_str());
 }
 
-MappedZeroFile::MappedZeroFile(fs::path path, std::uint64_t size, bool touch_for_write)
-    : file_(std::move(path), size) {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, file_.fd(), 0);
-  if (p == MAP_FAILED) die("mmap baseline file");
-  data_ = static_cast<std::byte*>(p);
+Result<std::unique_ptr<MappedZeroFile>> MappedZeroFile::create(fs::path path, std::uint64_t size,
+                                                               bool touch_for_write) {
+  const std::string name = path.string();
+  auto file = ZeroFilledFile::create(std::move(path), size);
+  if (!file) return file.error();
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                   file.value()->fd(), 0);
+  if (p == MAP_FAILED) return Status::from_errno("mmap " + name, errno);
+  auto* data = static_cast<std::byte*>(p);
   for (std::uint64_t off = 0; touch_for_write && off < size; off += journal::format::kPageSize) {
-    std::atomic_ref<std::byte>(data_[off]).store(std::byte{0}, std::memory_order_relaxed);
+    std::atomic_ref<std::byte>(data[off]).store(std::byte{0}, std::memory_order_relaxed);
   }
+  return std::unique_ptr<MappedZeroFile>(new MappedZeroFile(std::move(file).value(), data));
 }
 
-MappedZeroFile::~MappedZeroFile() { ::munmap(data_, file_.size()); }
+MappedZeroFile::~MappedZeroFile() { ::munmap(data_, file_->size()); }
 
 }  // namespace tape::bench

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "tape/bench/files.h"
@@ -63,19 +65,50 @@ struct LatencyProbe {
 
 }  // namespace
 
+Result<PacedDurablePlan> plan_paced_durable(const PacedDurableOptions& o) {
+  if (o.rate == 0) return Status::invalid_argument("paced durable run: the rate must be above 0");
+  if (!(o.warmup_seconds >= 0) || !(o.measure_seconds > 0)) {
+    return Status::invalid_argument("paced durable run: needs warm-up >= 0 and measured > 0 s");
+  }
+  // In doubles first: the products of the options may not fit in 64 bits.
+  const auto rate = static_cast<double>(o.rate);
+  const double warmup = std::floor(o.warmup_seconds * rate);
+  const double records = warmup + std::max(1.0, std::floor(o.measure_seconds * rate));
+  const double mib = 1 << 20;
+  const double bytes = records * static_cast<double>(record_bytes(o.payload)) + 2 * mib;
+  if (records > static_cast<double>(kMaxPacedRecords) ||
+      bytes > static_cast<double>(kMaxPacedSegmentBytes)) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "%.0f records of %llu bytes (%.0f MiB in one segment) exceed the paced run's "
+                  "limits of %llu records and %llu MiB (it keeps two timestamps per record and "
+                  "the whole run in one preallocated segment)",
+                  records, static_cast<unsigned long long>(record_bytes(o.payload)), bytes / mib,
+                  static_cast<unsigned long long>(kMaxPacedRecords),
+                  static_cast<unsigned long long>(kMaxPacedSegmentBytes >> 20));
+    return Status::invalid_argument(buf);
+  }
+  PacedDurablePlan plan;
+  plan.warmup_records = static_cast<std::uint64_t>(warmup);
+  plan.records = static_cast<std::uint64_t>(records);
+  const std::uint64_t m = 1ULL << 20;
+  plan.segment_size = (plan.records * record_bytes(o.payload) + 2 * m) / m * m;
+  return plan;
+}
+
 Result<PacedDurableRun> run_paced_durable(const std::filesystem::path& dir,
                                           const PacedDurableOptions& o) {
+  auto plan = plan_paced_durable(o);
+  if (!plan) return plan.error();
   const auto rate = static_cast<double>(o.rate);
-  const auto warmup = static_cast<std::uint64_t>(o.warmup_seconds * rate);
-  const std::uint64_t records =
-      warmup + std::max<std::uint64_t>(1, static_cast<std::uint64_t>(o.measure_seconds * rate));
+  const std::uint64_t warmup = plan.value().warmup_records;
+  const std::uint64_t records = plan.value().records;
   const auto payload = make_payload(o.payload);
   auto probe = std::make_unique<LatencyProbe>(records, warmup);
 
   engine::EngineOptions options;
   // The whole run in one segment: no roll (sealed-segment fsync) inside the measurement.
-  const std::uint64_t mib = 1ULL << 20;
-  options.journal.segment_size = (records * record_bytes(o.payload) + 2 * mib) / mib * mib;
+  options.journal.segment_size = plan.value().segment_size;
   options.journal.log = [](std::string_view) {};
   options.durability.kind = engine::DurabilityPolicy::Kind::kEveryBatch;
   options.on_durable = [p = probe.get()](Seq s) { p->on_durable(s); };
@@ -88,6 +121,7 @@ Result<PacedDurableRun> run_paced_durable(const std::filesystem::path& dir,
 
   PacedDurableRun run;
   run.records = records;
+  run.measured = records - warmup;
   const std::int64_t start = monotonic_ns() + 1'000'000;
   std::int64_t now = 0;
   Seq last;
@@ -111,6 +145,9 @@ Result<PacedDurableRun> run_paced_durable(const std::filesystem::path& dir,
     last = c.seq;
   }
   run.issue_seconds = static_cast<double>(now - start) / 1e9;
+  const std::int64_t measure_from =
+      start + static_cast<std::int64_t>(static_cast<double>(warmup) * 1e9 / rate);
+  run.measure_issue_seconds = static_cast<double>(now - measure_from) / 1e9;
   if (Status s = eng.wait_durable(last, 30'000'000'000); !s) return s;
   const std::uint64_t sectors1 = device_sectors_written(dir);
   run.stats = eng.stats();

@@ -1,26 +1,27 @@
 #pragma once
 // Baseline targets prepared like a journal segment (posix_fallocate, real zeros written,
-// fdatasync), and the file system a path lives on. Setup failures are fatal (die()): a
-// benchmark that cannot create its files has nothing to measure.
+// fdatasync), and the file system a path lives on. Failures are values (Status, Result) naming
+// the file and the system call: the caller reports them and cleans up; nothing here exits.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <utility>
+
+#include "tape/journal/status.h"
 
 namespace tape::bench {
 
 namespace fs = std::filesystem;
 
-// Prints "tape bench: WHAT: strerror(errno)" and aborts.
-[[noreturn]] void die(const std::string& what);
-
 // "tmpfs", "ext2/3/4", "xfs", "btrfs", "overlayfs", or the magic number in hex.
 std::string fs_type_name(const fs::path& p);
 
 // Writes real zeros over [0, size) of fd and fdatasyncs, like the journal's preallocator.
-void write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path);
+Status write_zeros_and_sync(int fd, std::uint64_t size, const fs::path& path);
 
 // Waits until the journal in `dir` has its next segment ready: the preallocator maps the file
 // (format::kPreallocFileName) only once it is zero-filled and synced, then makes its first pages
@@ -30,10 +31,11 @@ bool wait_for_prepared_segment(const fs::path& dir,
                                std::chrono::milliseconds settle = std::chrono::milliseconds(100),
                                std::chrono::seconds timeout = std::chrono::seconds(30));
 
-// A preallocated, zero-filled, synced file, open read-write; unlinked by the destructor.
+// A preallocated, zero-filled, synced file, open read-write; unlinked by the destructor (and
+// when create() fails part way).
 class ZeroFilledFile {
  public:
-  ZeroFilledFile(fs::path path, std::uint64_t size);
+  static Result<std::unique_ptr<ZeroFilledFile>> create(fs::path path, std::uint64_t size);
   ~ZeroFilledFile();
   ZeroFilledFile(const ZeroFilledFile&) = delete;
   ZeroFilledFile& operator=(const ZeroFilledFile&) = delete;
@@ -41,6 +43,8 @@ class ZeroFilledFile {
   [[nodiscard]] std::uint64_t size() const { return size_; }
 
  private:
+  ZeroFilledFile(fs::path path, std::uint64_t size, int fd)
+      : path_(std::move(path)), size_(size), fd_(fd) {}
   fs::path path_;
   std::uint64_t size_;
   int fd_ = -1;
@@ -51,16 +55,19 @@ class ZeroFilledFile {
 // it the pages stay clean, as after a sync.
 class MappedZeroFile {
  public:
-  MappedZeroFile(fs::path path, std::uint64_t size, bool touch_for_write = true);
+  static Result<std::unique_ptr<MappedZeroFile>> create(fs::path path, std::uint64_t size,
+                                                        bool touch_for_write = true);
   ~MappedZeroFile();
   MappedZeroFile(const MappedZeroFile&) = delete;
   MappedZeroFile& operator=(const MappedZeroFile&) = delete;
   [[nodiscard]] std::byte* data() { return data_; }
-  [[nodiscard]] std::uint64_t size() const { return file_.size(); }
-  [[nodiscard]] int fd() const { return file_.fd(); }
+  [[nodiscard]] std::uint64_t size() const { return file_->size(); }
+  [[nodiscard]] int fd() const { return file_->fd(); }
 
  private:
-  ZeroFilledFile file_;
+  MappedZeroFile(std::unique_ptr<ZeroFilledFile> file, std::byte* data)
+      : file_(std::move(file)), data_(data) {}
+  std::unique_ptr<ZeroFilledFile> file_;
   std::byte* data_ = nullptr;
 };
 

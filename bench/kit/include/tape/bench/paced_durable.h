@@ -29,20 +29,39 @@ struct PacedDurableOptions {
   double measure_seconds = 2.0;
 };
 
+// A run keeps two timestamps per record and writes the whole run into one preallocated,
+// zero-filled segment, so rate × (warm-up + measured seconds) is bounded before anything is
+// allocated: at most kMaxPacedRecords records and a segment of at most kMaxPacedSegmentBytes.
+inline constexpr std::uint64_t kMaxPacedRecords = 8'000'000;
+inline constexpr std::uint64_t kMaxPacedSegmentBytes = 1ULL << 30;
+
+struct PacedDurablePlan {
+  std::uint64_t warmup_records = 0;  // rate × warmup_seconds
+  std::uint64_t records = 0;         // warm-up included; at least one measured
+  std::uint64_t segment_size = 0;    // bytes: every record, plus 2 MiB, in MiB
+};
+
+// The sizes a run of `options` needs, or invalid_argument (saying how many records and bytes
+// and the limits) when they exceed the limits above or the rate is 0.
+Result<PacedDurablePlan> plan_paced_durable(const PacedDurableOptions& options);
+
 struct PacedDurableRun {
   std::unique_ptr<engine::LogHistogram> corrected;   // from t_i to durable, ns
   std::unique_ptr<engine::LogHistogram> from_issue;  // from the claim to durable, ns
   std::uint64_t records = 0;                         // warm-up included
+  std::uint64_t measured = 0;                        // recorded: records after the warm-up
   double issue_seconds = 0;                          // first to last issue
-  std::int64_t max_issue_lag_ns = 0;                 // how far behind schedule the producer got
-  engine::EngineStats stats;                         // the whole run, warm-up included
-  double kib_per_sync = 0;                           // device KiB per engine sync; 0 unknown
+  double measure_issue_seconds = 0;   // first measured record's due time to the last issue
+  std::int64_t max_issue_lag_ns = 0;  // how far behind schedule the producer got
+  engine::EngineStats stats;          // the whole run, warm-up included
+  double kib_per_sync = 0;            // device KiB per engine sync; 0 unknown
   [[nodiscard]] double achieved_rate() const {
     return issue_seconds > 0 ? static_cast<double>(records - 1) / issue_seconds : 0;
   }
 };
 
-// Opens an engine in `dir` (fresh, removed by the caller), runs, closes it.
+// Opens an engine in `dir` (fresh, removed by the caller), runs, closes it. Checks the plan
+// (plan_paced_durable) first.
 Result<PacedDurableRun> run_paced_durable(const std::filesystem::path& dir,
                                           const PacedDurableOptions& options);
 

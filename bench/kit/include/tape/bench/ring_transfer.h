@@ -17,11 +17,13 @@
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "tape/engine/clock.h"
 #include "tape/engine/log_histogram.h"
 #include "tape/engine/ring.h"
+#include "tape/journal/status.h"
 
 namespace tape::bench {
 
@@ -67,9 +70,10 @@ inline std::size_t slots(std::size_t record) {
 
 // Runs `producers` producer threads (each calls produce(p, first_seq, count)) and one consumer
 // thread (consume(total) returns the sum of the sequence words it saw). Returns seconds from
-// release to the consumer's last record, or a negative value when the sum is wrong.
+// release to the consumer's last record, or corruption when the sum is wrong.
 template <typename Produce, typename Consume>
-double run_transfer(int producers, std::uint64_t total, Produce&& produce, Consume&& consume) {
+Result<double> run_transfer(int producers, std::uint64_t total, Produce&& produce,
+                            Consume&& consume) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::chrono::steady_clock::time_point t_start;
@@ -95,12 +99,14 @@ double run_transfer(int producers, std::uint64_t total, Produce&& produce, Consu
   go.store(true, std::memory_order_release);
   for (auto& t : threads) t.join();
   const std::uint64_t n = per * static_cast<std::uint64_t>(producers);
-  if (sum != n * (n - 1) / 2) return -1;
+  if (sum != n * (n - 1) / 2) {
+    return Status::corruption("ring transfer: records lost or duplicated (wrong sequence sum)");
+  }
   return std::chrono::duration<double>(t_end - t_start).count();
 }
 
 template <std::size_t N>
-double transfer_spsc(std::uint64_t total) {
+Result<double> transfer_spsc(std::uint64_t total) {
   auto q = std::make_unique<boost::lockfree::spsc_queue<Record<N>>>(slots(N));
   const Record<N> proto = make_record<N>();
   return run_transfer(
@@ -131,14 +137,24 @@ double transfer_spsc(std::uint64_t total) {
 
 // A ring in its own cache-line-aligned block.
 struct RingBlock {
-  void* block = nullptr;
-  engine::Ring ring;
-  RingBlock(std::size_t capacity, engine::ProducerMode mode)
-      : block(std::aligned_alloc(engine::kCacheLine, engine::Ring::block_size(capacity))),
-        ring(engine::Ring::create(block, capacity, Seq(1), mode)) {}
+  static Result<std::unique_ptr<RingBlock>> create(std::size_t capacity,
+                                                   engine::ProducerMode mode) {
+    const std::size_t bytes = engine::Ring::block_size(capacity);
+    void* block = std::aligned_alloc(engine::kCacheLine, bytes);
+    if (block == nullptr) {
+      return Status::no_space("ring block of " + std::to_string(bytes) + " bytes", ENOMEM);
+    }
+    return std::unique_ptr<RingBlock>(new RingBlock(block, capacity, mode));
+  }
   ~RingBlock() { std::free(block); }
   RingBlock(const RingBlock&) = delete;
   RingBlock& operator=(const RingBlock&) = delete;
+  void* block = nullptr;
+  engine::Ring ring;
+
+ private:
+  RingBlock(void* b, std::size_t capacity, engine::ProducerMode mode)
+      : block(b), ring(engine::Ring::create(b, capacity, Seq(1), mode)) {}
 };
 
 // A fixed offered rate, and where the consumer records each record's latency from its due time.
@@ -147,17 +163,23 @@ struct RingPace {
   engine::LogHistogram* latency = nullptr;
 };
 
+// A claim that fails (kSpin without a deadline should not) stops the transfer with an error.
 template <std::size_t N>
-double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mode,
-                     std::uint32_t batch, const RingPace* pace = nullptr) {
+Result<double> transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mode,
+                             std::uint32_t batch, const RingPace* pace = nullptr) {
   using engine::ClaimStatus;
   using engine::FullPolicy;
-  auto rb = std::make_unique<RingBlock>(ring_capacity(N), mode);
-  engine::Ring& ring = rb->ring;
+  auto rb = RingBlock::create(ring_capacity(N), mode);
+  if (!rb) return rb.error();
+  engine::Ring& ring = rb.value()->ring;
+  // Set by a producer whose claim failed: once every producer has returned and the ring is
+  // empty, the consumer stops waiting for the records that will never come.
+  std::atomic<int> claim_failed{0};
+  std::atomic<int> producers_done{0};
   const Record<N> proto = make_record<N>();
   const double gap_ns =
       pace != nullptr ? 1e9 * static_cast<double>(producers) / static_cast<double>(pace->rate) : 0;
-  return run_transfer(
+  auto seconds = run_transfer(
       producers, total,
       [&](int, std::uint64_t first, std::uint64_t count) {
         Record<N> r = proto;
@@ -171,13 +193,16 @@ double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mo
             ts = start + static_cast<std::int64_t>(static_cast<double>(i) * gap_ns);
             while (engine::monotonic_ns() < ts) cpu_relax();
           }
-          // kSpin without a deadline cannot fail; if it did, the consumer would wait forever.
+          ClaimStatus cs = ClaimStatus::kOk;
           if (k == 1) {
             claims[0] = ring.claim(sizeof(r), FullPolicy::kSpin);
-            if (claims[0].status != ClaimStatus::kOk) std::abort();
-          } else if (ring.claim_batch({sizes.data(), k}, {claims.data(), k}, FullPolicy::kSpin) !=
-                     ClaimStatus::kOk) {
-            std::abort();
+            cs = claims[0].status;
+          } else {
+            cs = ring.claim_batch({sizes.data(), k}, {claims.data(), k}, FullPolicy::kSpin);
+          }
+          if (cs != ClaimStatus::kOk) {
+            claim_failed.store(static_cast<int>(cs) + 1, std::memory_order_release);
+            break;
           }
           for (std::size_t j = 0; j < k; ++j, ++i) {
             r.seq = first + i;
@@ -185,6 +210,7 @@ double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mo
             ring.commit(claims[j], pace != nullptr ? ts : static_cast<std::int64_t>(i));
           }
         }
+        producers_done.fetch_add(1, std::memory_order_acq_rel);
       },
       [&](std::uint64_t n) {
         std::uint64_t got = 0;
@@ -203,6 +229,10 @@ double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mo
               },
               kDrainBatch);
           if (k == 0) {
+            if (claim_failed.load(std::memory_order_acquire) != 0 &&
+                producers_done.load(std::memory_order_acquire) == producers) {
+              break;
+            }
             cpu_relax();
             continue;
           }
@@ -210,6 +240,11 @@ double transfer_ring(int producers, std::uint64_t total, engine::ProducerMode mo
         }
         return sum;
       });
+  if (const int f = claim_failed.load(); f != 0) {
+    return Status::io_error(
+        "ring transfer: a producer's claim failed (ClaimStatus " + std::to_string(f - 1) + ")", 0);
+  }
+  return seconds;
 }
 
 }  // namespace tape::bench

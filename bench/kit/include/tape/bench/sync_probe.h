@@ -6,13 +6,15 @@
 //   fdatasync (or none): the disk's batched ceiling with no per-record system call, and with
 //   sync = false the plain buffered write bandwidth.
 // - device_sectors_written(): the block device's write counter, to see what a sync wrote.
-// Files go into `dir` (which must exist) and are removed before returning.
+// Files go into `dir` (which must exist) and are removed before returning, also on failure:
+// a failed system call comes back as a Status naming it and the file.
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 
 #include "tape/engine/log_histogram.h"
+#include "tape/journal/status.h"
 
 namespace tape::bench {
 
@@ -30,9 +32,9 @@ struct SyncRun {
 
 // `warmup` syncs, then up to `samples` recorded into `hist` (ns), stopping after `max_seconds`.
 // The file holds at most 16 MiB of records and is rewritten from the start when full.
-SyncRun measure_sync(SyncKind kind, const std::filesystem::path& dir, std::size_t payload,
-                     std::uint64_t warmup, std::uint64_t samples, double max_seconds,
-                     engine::LogHistogram& hist);
+Result<SyncRun> measure_sync(SyncKind kind, const std::filesystem::path& dir, std::size_t payload,
+                             std::uint64_t warmup, std::uint64_t samples, double max_seconds,
+                             engine::LogHistogram& hist);
 
 struct BatchRun {
   std::uint64_t records = 0;
@@ -46,11 +48,18 @@ struct BatchRun {
   }
 };
 
+// A batch is at most this many bytes of record images: the batch buffer is allocated whole.
+inline constexpr std::uint64_t kMaxBatchBytes = 8ULL << 20;
+
+// The most records of `payload` bytes a batch may hold: kMaxBatchBytes of them, at least 1.
+std::uint64_t max_records_per_batch(std::size_t payload);
+
 // Up to `batches` batches of `per_batch` record images (one pwrite each, then fdatasync when
 // `sync`), stopping after `max_seconds`; each batch's time goes into `hist` (ns) when given.
 // The file holds at most 16 MiB of batches and is rewritten from the start when full.
-BatchRun batched_write(const std::filesystem::path& dir, std::size_t payload,
-                       std::uint64_t per_batch, std::uint64_t batches, double max_seconds,
-                       bool sync, engine::LogHistogram* hist = nullptr);
+// per_batch above max_records_per_batch(payload) is an invalid argument.
+Result<BatchRun> batched_write(const std::filesystem::path& dir, std::size_t payload,
+                               std::uint64_t per_batch, std::uint64_t batches, double max_seconds,
+                               bool sync, engine::LogHistogram* hist = nullptr);
 
 }  // namespace tape::bench
