@@ -12,9 +12,14 @@
 //       no zero fill: NOT PERSISTENT (a sync there writes nothing to a disk). The disk is out
 //       of it, so this row is the network and protocol path alone: the primary's reads, the
 //       frames, the standby's checks and appends.
+//   replication_catchup_tls/<size>      replication_catchup over mutual TLS (certificates from
+//       a throwaway CA made at run time, bench/kit throwaway_ca.h): vs_plain = bytes/s ÷ the
+//       plain row's, cpu_vs_plain = CPU per record ÷ the plain row's (TLS cost; run both).
 //   replication_ack_latency/<mode>       one record per request, waited for, 2000 times:
 //       mode 0 = local durable (no standby), 1 = standby durable. p50/p99/p99.9 µs; the
 //       standby row reports target_p99_us = local p99 + 2 × TCP RTT p99 and vs_target.
+//   replication_ack_latency_tls          mode 1 over mutual TLS: vs_plain_p99 = p99 ÷ the
+//       plain standby row's p99 (> 1: TLS costs that much).
 //   replication_failover                 the primary stops (sockets close, as when it is
 //       killed); time until the standby has promoted and accepted an append, 5 times, against
 //       the configured heartbeat timeout (200 ms). Target: ≤ timeout + 20 ms. Also reported:
@@ -44,6 +49,7 @@
 #include "bench_util.h"
 #include "tape/bench/loopback_pair.h"
 #include "tape/bench/tcp.h"
+#include "tape/bench/throwaway_ca.h"
 #include "tape/engine/log_histogram.h"
 #include "tape/journal/journal.h"
 #include "tape/replication/auth.h"
@@ -63,6 +69,16 @@ using replication::NodeOptions;
 using replication::Role;
 
 constexpr auto kTimeout = 200ms;
+
+// The TLS rows' certificate: a throwaway CA in the bench root (removed at exit), made on first
+// use; both nodes and the client present this one certificate.
+const replication::TlsOptions& bench_tls() {
+  static const replication::TlsOptions tls = [] {
+    auto ca = or_die(ThrowawayCa::create(fresh_dir("tls-pki"), "bench"), "throwaway CA");
+    return or_die(ca->issue("node"), "TLS certificate");
+  }();
+  return tls;
+}
 
 void replication_baseline_tcp(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
@@ -90,8 +106,8 @@ void replication_baseline_tcp_rtt(benchmark::State& state) {
 struct Pair {
   fs::path dir = fresh_dir("replication");
   std::unique_ptr<LoopbackPair> nodes;
-  Pair(AckMode mode, bool with_standby) {
-    auto r = LoopbackPair::start(dir, mode, with_standby, kTimeout);
+  Pair(AckMode mode, bool with_standby, const replication::TlsOptions& tls = {}) {
+    auto r = LoopbackPair::start(dir, mode, with_standby, kTimeout, tls);
     if (!r) die("loopback pair: " + r.error().to_string());
     nodes = std::move(r).value();
   }
@@ -136,9 +152,11 @@ struct TmpfsDir {
 // The primary's journal is written first (directly, no network); then a standby starts and
 // the row times its catch-up: the stream from mapped segments through the standby's checks,
 // appends and syncs, until it has every record durable. `tmpfs`: both journals in /dev/shm,
-// without zero fill (non-persistent: the disk is out of the measurement).
-void catchup(benchmark::State& state, bool tmpfs) {
+// without zero fill (non-persistent: the disk is out of the measurement). `tls`: over mutual
+// TLS, compared with the plain row of the same size (which records its figures for it).
+void catchup(benchmark::State& state, bool tmpfs, bool tls = false) {
   const auto size = static_cast<std::size_t>(state.range(0));
+  const replication::TlsOptions tls_options = tls ? bench_tls() : replication::TlsOptions{};
   const std::uint64_t records = size <= 64 ? 1'000'000 : 200'000;
   const auto payload = make_payload(size);
   double seconds = 0, cpu = 0;
@@ -170,6 +188,7 @@ void catchup(benchmark::State& state, bool tmpfs) {
       o.engine.journal.log = [](std::string_view) {};
       o.engine.journal.zero_fill = !tmpfs;
       o.log = [](std::string_view) {};
+      o.tls = tls_options;
       return o;
     };
     auto a = Node::start(node_options("a"), Role::kPrimary);
@@ -199,22 +218,32 @@ void catchup(benchmark::State& state, bool tmpfs) {
   set_ratio(state, "vs_loopback_tcp", bytes / seconds, "tcp_bytes");
   // Costs that depend less on the machine's load than the rate: CPU time of all threads (both
   // nodes) per record, and how many cores the catch-up kept busy.
-  state.counters["cpu_ns_per_record"] =
-      cpu * 1e9 / static_cast<double>(state.iterations() * records);
+  const double cpu_ns = cpu * 1e9 / static_cast<double>(state.iterations() * records);
+  state.counters["cpu_ns_per_record"] = cpu_ns;
   state.counters["cores_busy"] = cpu / seconds;
   if (tmpfs) state.SetLabel("tmpfs, non-persistent");
+  const std::string key = "/" + std::to_string(size);
+  if (tls) {
+    set_ratio(state, "vs_plain", bytes / seconds, "catchup_bytes" + key);
+    set_ratio(state, "cpu_vs_plain", cpu_ns, "catchup_cpu_ns" + key);
+    state.SetLabel("mutual TLS");
+  } else if (!tmpfs) {
+    record_baseline("catchup_bytes" + key, bytes / seconds);
+    record_baseline("catchup_cpu_ns" + key, cpu_ns);
+  }
 }
 
 void replication_catchup(benchmark::State& state) { catchup(state, false); }
 void replication_catchup_tmpfs(benchmark::State& state) { catchup(state, true); }
+void replication_catchup_tls(benchmark::State& state) { catchup(state, false, true); }
 
-void replication_ack_latency(benchmark::State& state) {
-  const bool standby = state.range(0) != 0;
+void ack_latency(benchmark::State& state, bool standby, bool tls) {
   auto hist = std::make_unique<LogHistogram>();
   const auto payload = make_payload(64);
   const std::span<const std::byte> one[] = {payload};
   for (auto _ : state) {
-    Pair pair(standby ? AckMode::kStandbyDurable : AckMode::kLocal, standby);
+    Pair pair(standby ? AckMode::kStandbyDurable : AckMode::kLocal, standby,
+              tls ? bench_tls() : replication::TlsOptions{});
     for (int i = 0; i < 2'200; ++i) {
       const std::int64_t t0 = monotonic_ns();
       if (!pair->client->append(one)) die("append");
@@ -230,6 +259,12 @@ void replication_ack_latency(benchmark::State& state) {
     record_baseline("local_ack_p99_ns", p99);
     return;
   }
+  if (tls) {
+    set_ratio(state, "vs_plain_p99", p99, "standby_ack_p99_ns");
+    state.SetLabel("mutual TLS");
+    return;
+  }
+  record_baseline("standby_ack_p99_ns", p99);
   const double local = baseline_rate("local_ack_p99_ns");
   const double rtt = baseline_rate("tcp_rtt_p99_ns");
   if (local > 0 && rtt > 0) {
@@ -238,6 +273,11 @@ void replication_ack_latency(benchmark::State& state) {
     state.counters["vs_target"] = target / p99;  // >= 1 meets it
   }
 }
+
+void replication_ack_latency(benchmark::State& state) {
+  ack_latency(state, state.range(0) != 0, false);
+}
+void replication_ack_latency_tls(benchmark::State& state) { ack_latency(state, true, true); }
 
 void replication_failover(benchmark::State& state) {
   auto hist = std::make_unique<LogHistogram>();
@@ -351,6 +391,12 @@ BENCHMARK(replication_catchup)
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_catchup_tls)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_catchup_tmpfs)
     ->Arg(64)
     ->Arg(1024)
@@ -358,6 +404,7 @@ BENCHMARK(replication_catchup_tmpfs)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_ack_latency)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(replication_ack_latency_tls)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_failover)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(replication_election_failover)->Iterations(1)->Unit(benchmark::kMillisecond);
 

@@ -6,24 +6,49 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cluster.h"
 #include "journal/test_util.h"
+#include "tape/bench/throwaway_ca.h"
 #include "tape/replication/client.h"
 #include "tape/replication/node.h"
 #include "tape/replication/tls.h"
-#include "test_certs.h"
 
 namespace tape::replication {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-using test_certs::TestCa;
+
+// The kit's throwaway CA (bench/kit throwaway_ca.h). Nothing here can run without its
+// certificates, so failing to make one ends the test binary, naming the failure.
+template <typename T>
+T must(Result<T> r) {
+  if (!r) {
+    std::fprintf(stderr, "throwaway CA: %s\n", r.error().to_string().c_str());
+    std::abort();
+  }
+  return std::move(r).value();
+}
+
+class TestCa {
+ public:
+  TestCa(const fs::path& dir, const std::string& name)
+      : ca_(must(bench::ThrowawayCa::create(dir, name))) {}
+  [[nodiscard]] fs::path ca_file() const { return ca_->ca_file(); }
+  TlsOptions issue(const std::string& node) { return must(ca_->issue(node)); }
+
+ private:
+  std::unique_ptr<bench::ThrowawayCa> ca_;
+};
 
 // A Cluster whose nodes a and b and client speak TLS with certificates from one CA.
 struct TlsCluster : Cluster {

@@ -3,7 +3,9 @@
 // value / baseline and which way it is better; fixed-rate runs must never outrun the offered
 // rate and count latency from the due time; --plot must write PNGs (and only warn without
 // gnuplot); bad options and options that would allocate too much must fail naming the option;
-// a failed system call must fail as one line, exit 2, with the work directory removed. Every
+// a failed system call must fail as one line, exit 2, with the work directory removed;
+// replication over TLS (certificates from the kit's throwaway CA) must be compared with the
+// same workload over plain TCP, and incomplete TLS flags refused naming the flag. Every
 // run is bounded by `timeout`, and short durations keep the whole file to seconds. No
 // assertion compares against a fixed timing figure.
 
@@ -11,15 +13,20 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "tape/bench/throwaway_ca.h"
 
 #ifndef TAPE_BIN
 #error "TAPE_BIN must name the tape binary"
@@ -269,6 +276,76 @@ TEST_F(BenchCli, BadOptionsAreRejectedNamingTheOption) {
     const RunResult r = bench(args);
     EXPECT_EQ(r.exit_code, 2) << args;
     EXPECT_NE(r.err.find(option), std::string::npos) << args << ": " << r.err;
+    EXPECT_TRUE(fs::is_empty(root_ / "work")) << args;
+  }
+}
+
+// With --tls-cert/--tls-key/--tls-ca the replication result runs over TLS and carries as its
+// baseline the same workload over plain TCP in the same run: ratio = TLS / plain. Closed loop
+// compares MB/s; at a fixed rate (both carry the offered rate) the p99 latency.
+TEST_F(BenchCli, ReplicationOverTlsIsComparedWithTheSameRunOverPlainTcp) {
+  auto ca = tape::bench::ThrowawayCa::create(root_ / "pki", "bench");
+  ASSERT_TRUE(ca) << ca.error().to_string();
+  auto tls = ca.value()->issue("node");
+  ASSERT_TRUE(tls) << tls.error().to_string();
+  const std::string flags = " --tls-cert " + tls.value().cert_file.string() + " --tls-key " +
+                            tls.value().key_file.string() + " --tls-ca " +
+                            tls.value().ca_file.string();
+  // 0.5 s: on a busy disk one group-commit sync can hold every ack for a few hundred ms.
+  for (const std::uint64_t rate : {std::uint64_t{0}, std::uint64_t{1000}}) {
+    const std::string what = "rate " + std::to_string(rate);
+    const json doc =
+        run_json("replication --duration 0.5 --warmup 0.05 --rate " + std::to_string(rate) + flags);
+    EXPECT_TRUE(doc["tape_bench"]["options"]["tls"].get<bool>()) << what;
+    ASSERT_EQ(doc["results"].size(), 1U) << what;
+    const json& r = doc["results"][0];
+    expect_result(r);
+    EXPECT_EQ(r["name"], rate == 0 ? "standby_durable_tls" : "standby_durable_paced_tls") << what;
+    EXPECT_NE(r["workload"].get<std::string>().find("TLS"), std::string::npos) << what;
+    EXPECT_EQ(r["baseline"]["name"], "plain_tcp") << what;
+    const json& plain = r["extra"]["plain_tcp"];
+    EXPECT_GT(plain["records"].get<std::uint64_t>(), 0U) << what;
+    const std::string metric = r["compared"]["metric"].get<std::string>();
+    EXPECT_EQ(metric, rate == 0 ? "mb_per_s" : "p99_ns") << what;
+    // The baseline is the plain run's own figure, and the ratio is TLS / plain.
+    const double base = r["baseline"]["value"].get<double>();
+    EXPECT_EQ(base, plain[metric].get<double>()) << what;
+    EXPECT_NEAR(r["ratio"].get<double>(), r["compared"]["value"].get<double>() / base,
+                1e-9 * r["ratio"].get<double>())
+        << what;
+    // The plain run's latency distribution rides along; the loopback TCP figures stay as extras.
+    expect_latency(r["baseline"]["latency"], what + " plain latency");
+    EXPECT_GT(r["extra"]["loopback_tcp_mb_per_s"].get<double>(), 0) << what;
+    EXPECT_TRUE(r["extra"]["rtt"].is_object()) << what;
+  }
+  EXPECT_TRUE(fs::is_empty(root_ / "work")) << "the bench directory was not removed";
+}
+
+// TLS needs all three flags; one or two of them, a file that does not load, or TLS flags on a
+// profile without replication fail before anything runs, naming what is wrong.
+TEST_F(BenchCli, IncompleteTlsFlagsAreRejectedNamingTheFlag) {
+  auto ca = tape::bench::ThrowawayCa::create(root_ / "pki", "bench");
+  ASSERT_TRUE(ca) << ca.error().to_string();
+  auto tls = ca.value()->issue("node");
+  ASSERT_TRUE(tls) << tls.error().to_string();
+  const std::string cert = " --tls-cert " + tls.value().cert_file.string();
+  const std::string key = " --tls-key " + tls.value().key_file.string();
+  const std::string ca_file = " --tls-ca " + tls.value().ca_file.string();
+  const std::string missing = (root_ / "missing.pem").string();
+  const std::pair<std::string, std::vector<std::string>> cases[] = {
+      {"replication" + cert, {"--tls-key", "--tls-ca"}},
+      {"replication" + cert + key, {"--tls-ca"}},
+      {"replication" + key + ca_file, {"--tls-cert"}},
+      {"replication" + ca_file, {"--tls-cert", "--tls-key"}},
+      {"replication" + cert + key + " --tls-ca " + missing, {missing}},
+      {"device" + cert + key + ca_file, {"--tls-cert", "replication"}},
+  };
+  for (const auto& [args, named] : cases) {
+    const RunResult r = bench(args + " --duration 0.05 --warmup 0");
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    for (const auto& n : named)
+      EXPECT_NE(r.err.find(n), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(r.out, "") << args << ": nothing may have run";
     EXPECT_TRUE(fs::is_empty(root_ / "work")) << args;
   }
 }

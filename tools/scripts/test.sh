@@ -5,8 +5,8 @@
 #      libFuzzer targets for a bounded time (the install test alone is left to Release), and the
 #      real-process failover tests with 20 kill trials and 3 elections (Release runs 50 and 10);
 #   3. ThreadSanitizer build (clang): the engine's ring, engine and facade tests, the
-#      replication tests (network thread, flushers, engine threads) and the journal's
-#      concurrent writer/flusher test.
+#      replication tests (network thread, flushers, engine threads), the journal's
+#      concurrent writer/flusher test, and the real-process failover tests (5 kills, 2 elections).
 # Ends with ctest's summary line. Set TAPE_CRASH_TRIALS / TAPE_FUZZ_SECONDS for longer runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ CC=clang CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
 cmake --build build/asan -j "$jobs"
 
 CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTAPE_SANITIZE=thread -DTAPE_BUILD_BENCH=OFF -DTAPE_BUILD_TOOLS=OFF >/dev/null
+  -DTAPE_SANITIZE=thread -DTAPE_BUILD_BENCH=OFF >/dev/null
 cmake --build build/tsan -j "$jobs"
 
 status=0
@@ -35,6 +35,11 @@ status=0
   status=$?
 (cd build/tsan && ctest -L 'engine|replication' -j "$jobs" --timeout 900) || status=$?
 (cd build/tsan && ctest -R 'ConcurrentSync' -j "$jobs" --timeout 900) || status=$?
+# The real-process failover and election tests with `tape serve` built under TSan: a few trials
+# (TAPE_FAILOVER_TSAN_TRIALS, TAPE_ELECTION_TSAN_TRIALS); any report in a node's stderr fails.
+(cd build/tsan && TAPE_FAILOVER_TRIALS="${TAPE_FAILOVER_TSAN_TRIALS:-5}" \
+  TAPE_ELECTION_TRIALS="${TAPE_ELECTION_TSAN_TRIALS:-2}" ctest -L failover --timeout 900) ||
+  status=$?
 # Release last, so the suite ends with the summary of the full run.
 (cd build/release && ctest -j "$jobs" --timeout 900) || status=$?
 exit $status

@@ -91,11 +91,11 @@ nlohmann::json to_json(const BenchResult& r) {
 }
 
 std::string to_table(const std::vector<BenchResult>& results) {
-  std::string out = pad("result", 30) + pad("records/s", 13) + pad("MB/s", 10) + pad("p50 us", 10) +
+  std::string out = pad("result", 38) + pad("records/s", 13) + pad("MB/s", 10) + pad("p50 us", 10) +
                     pad("p99 us", 10) + pad("p99.99 us", 11) + pad("max us", 10) + pad("ratio", 9) +
                     pad("better", 8) + "  compared with\n";
   for (const auto& r : results) {
-    out += pad(r.profile + "." + r.name, 30) + pad(fixed(r.records_per_s, 0), 13) +
+    out += pad(r.profile + "." + r.name, 38) + pad(fixed(r.records_per_s, 0), 13) +
            pad(fixed(r.mb_per_s, 1), 10);
     if (r.latency) {
       const auto p = report::percentiles_of(*r.latency);

@@ -13,6 +13,7 @@
 
 #include "tape/engine/log_histogram.h"
 #include "tape/journal/status.h"
+#include "tape/replication/tls.h"
 
 namespace tape::cli::bench {
 
@@ -22,6 +23,9 @@ struct BenchOptions {
   std::uint64_t rate = 0;  // records/s offered; 0 = closed loop
   double duration = 2.0;   // seconds per measured workload (baselines get half)
   double warmup = 0.5;     // seconds run before each workload, not recorded
+  // replication: when enabled, each result runs over mutual TLS with these files and is
+  // compared with the same workload over plain TCP in the same run.
+  replication::TlsOptions tls;
 };
 
 struct Baseline {

@@ -2,7 +2,8 @@
 // all of them), each result beside a baseline measured in the same run, with the ratio.
 // Prints a table; --json writes every result with its full latency distribution; --plot
 // writes gnuplot scripts and PNGs of the latency percentile distributions. See
-// docs/benchmarks.md, "tape bench".
+// docs/benchmarks.md, "tape bench". replication with --tls-cert/--tls-key/--tls-ca: over mutual
+// TLS, beside the same workload over plain TCP as its baseline.
 
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "common.h"
+#include "node_args.h"
 #include "report.h"
 #include "tape/bench/paced_durable.h"
 #include "tape/bench/sync_probe.h"
@@ -34,6 +36,7 @@ struct BenchArgs {
   BenchOptions options;
   std::string json;
   std::string plot;
+  TlsArgs tls;
 };
 
 struct Profile {
@@ -60,20 +63,24 @@ Status check_combination(const BenchArgs& a) {
         "--producers must be 1 with --rate for the durable profile (one paced producer)");
   }
   if (all || a.profile == "durable") TAPE_RETURN_IF_ERROR(bench::check_durable(o));
-  return Status::ok();
+  if (a.tls.options().enabled() && !all && a.profile != "replication") {
+    return Status::invalid_argument(
+        "--tls-cert, --tls-key and --tls-ca apply to the replication profile only");
+  }
+  return check_tls_args(a.tls);
 }
 
 nlohmann::json options_json(const BenchArgs& a) {
   const auto& o = a.options;
-  return {{"size", o.size},
-          {"producers", o.producers},
-          {"rate", o.rate},
-          {"duration_s", o.duration},
-          {"warmup_s", o.warmup}};
+  return {{"size", o.size},       {"producers", o.producers},
+          {"rate", o.rate},       {"duration_s", o.duration},
+          {"warmup_s", o.warmup}, {"tls", a.tls.options().enabled()}};
 }
 
 int run(const BenchArgs& a) {
   if (Status s = check_combination(a); !s) return fail(s);
+  BenchOptions options = a.options;
+  options.tls = a.tls.options();
   auto dir = bench::WorkDir::create(a.dir);
   if (!dir) return fail(dir.error());
   std::vector<std::string> warnings;
@@ -88,18 +95,19 @@ int run(const BenchArgs& a) {
   for (const auto& w : warnings) std::fprintf(stderr, "tape bench: warning: %s\n", w.c_str());
   std::printf(
       "tape bench %s: %s (%s), payload %llu B, producers %llu, rate %s, %.2fs + %.2fs "
-      "warm-up per workload\n",
+      "warm-up per workload%s\n",
       a.profile.c_str(), dir.value()->path().c_str(), dir.value()->fs_type().c_str(),
       static_cast<unsigned long long>(a.options.size),
       static_cast<unsigned long long>(a.options.producers),
       a.options.rate == 0 ? "closed loop" : std::to_string(a.options.rate).c_str(),
-      a.options.duration, a.options.warmup);
+      a.options.duration, a.options.warmup,
+      options.tls.enabled() ? ", replication over TLS (and over plain TCP as its baseline)" : "");
   std::fflush(stdout);
 
   Results results;
   for (const auto& p : kProfiles) {
     if (a.profile != "all" && a.profile != p.name) continue;
-    auto r = p.run(a.options, *dir.value());
+    auto r = p.run(options, *dir.value());
     if (!r) return fail(std::string(p.name) + ": " + r.error().to_string());
     for (auto& one : r.value()) results.push_back(std::move(one));
   }
@@ -169,6 +177,8 @@ Command add_bench(CLI::App& parent) {
                   "Write gnuplot scripts and PNGs of the latency "
                   "distributions into DIR")
       ->type_name("DIR");
+  // replication over mutual TLS with these files, beside the same workload over plain TCP.
+  add_tls_options(app, &args->tls);
   return {app, [args] { return run(*args); }};
 }
 

@@ -14,11 +14,13 @@ using replication::Role;
 Result<std::unique_ptr<LoopbackPair>> LoopbackPair::start(const std::filesystem::path& root,
                                                           replication::AckMode mode,
                                                           bool with_standby,
-                                                          std::chrono::milliseconds timeout) {
+                                                          std::chrono::milliseconds timeout,
+                                                          const replication::TlsOptions& tls) {
   std::unique_ptr<LoopbackPair> pair(new LoopbackPair);
   pair->root = root;
   pair->secret = root / "secret";
   pair->timeout = timeout;
+  pair->tls = tls;
   if (Status s = replication::write_new_secret(pair->secret); !s) return s;
   replication::NodeOptions p = pair->options("a");
   p.ack_mode = mode;
@@ -41,6 +43,7 @@ Result<std::unique_ptr<LoopbackPair>> LoopbackPair::start(const std::filesystem:
   if (pair->standby) c.nodes.push_back(pair->standby->listen_address());
   c.secret_file = pair->secret;
   c.timeout = 30s;
+  c.tls = tls;
   auto cl = replication::Client::connect(c);
   if (!cl) return cl.error();
   pair->client = std::move(cl).value();
@@ -60,6 +63,7 @@ replication::NodeOptions LoopbackPair::options(const std::string& name) const {
   o.secret_file = secret;
   o.heartbeat_interval = 20ms;
   o.heartbeat_timeout = timeout;
+  o.tls = tls;
   o.engine.journal.log = [](std::string_view) {};
   if (std::getenv("TAPE_BENCH_LOG") != nullptr) {
     o.log = [](std::string_view line) {

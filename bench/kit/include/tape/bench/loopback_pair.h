@@ -11,27 +11,32 @@
 #include "tape/journal/status.h"
 #include "tape/replication/client.h"
 #include "tape/replication/node.h"
+#include "tape/replication/tls.h"
 
 namespace tape::bench {
 
 class LoopbackPair {
  public:
   // Nodes live in `root`/a and `root`/b (root must exist; the caller removes it); the secret in
-  // `root`/secret. `timeout` is the heartbeat timeout. TAPE_BENCH_LOG=1 sends the nodes' logs
-  // to stderr, stamped with CLOCK_MONOTONIC in ms.
+  // `root`/secret. `timeout` is the heartbeat timeout. With `tls` enabled, both nodes and the
+  // client present that certificate and trust its CA (mutual TLS on every connection).
+  // TAPE_BENCH_LOG=1 sends the nodes' logs to stderr, stamped with CLOCK_MONOTONIC in ms.
   static Result<std::unique_ptr<LoopbackPair>> start(const std::filesystem::path& root,
                                                      replication::AckMode mode, bool with_standby,
-                                                     std::chrono::milliseconds timeout);
+                                                     std::chrono::milliseconds timeout,
+                                                     const replication::TlsOptions& tls = {});
   ~LoopbackPair();
   LoopbackPair(const LoopbackPair&) = delete;
   LoopbackPair& operator=(const LoopbackPair&) = delete;
 
-  // The options the pair's nodes start from: `root`/`name`, 127.0.0.1:0, the secret, no logs.
+  // The options the pair's nodes start from: `root`/`name`, 127.0.0.1:0, the secret, the TLS
+  // files (if any), no logs.
   [[nodiscard]] replication::NodeOptions options(const std::string& name) const;
 
   std::filesystem::path root;
   std::filesystem::path secret;
   std::chrono::milliseconds timeout;
+  replication::TlsOptions tls;
   std::unique_ptr<replication::Node> primary, standby;
   std::unique_ptr<replication::Client> client;
 
