@@ -26,8 +26,7 @@ struct Inspector {
     }
     const SegmentFile& file = *mapped.value();
     const auto limit = format::data_limit(file.size());
-    ScanResult s = scan_records(file.data(), limit, format::data_begin(), seg.base,
-                                file.header().checksum, nullptr);
+    auto [s, verdict] = scan_live_segment(file.data(), limit, seg.base, file.header().checksum);
     if (trailer) {
       if (!is_clean_stop(s.stop)) {
         problem(seg.file, s.end, s.detail);
@@ -45,16 +44,6 @@ struct Inspector {
     seg.records = s.records;
     seg.last_seq = s.last_seq;
     seg.data_end = s.end;
-    TailVerdict verdict = classify_tail(file.data(), limit, s);
-    // A live writer may have published more since the scan stopped: keep reading then.
-    std::uint32_t len = 0;
-    while (verdict.kind == TailVerdict::Kind::kDamaged &&
-           check_record(file.data(), limit, s.end, s.last_seq.next(), &len) == StopReason::kNone) {
-      const std::uint64_t before = s.records;
-      s = scan_records(file.data(), limit, s.end, s.last_seq.next(), s.digest, nullptr);
-      s.records += before;
-      verdict = classify_tail(file.data(), limit, s);
-    }
     if (verdict.kind == TailVerdict::Kind::kDamaged) {
       problem(
           seg.file, s.end,

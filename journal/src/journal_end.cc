@@ -22,9 +22,9 @@ Result<ScanResult> scan_segment_end(const std::filesystem::path& path, bool last
   if (!mapped) return mapped.error();
   const SegmentFile& seg = *mapped.value();
   const auto limit = format::data_limit(seg.size());
-  ScanResult scan = scan_records(seg.data(), limit, format::data_begin(),
-                                 Seq(seg.header().base_seq), seg.header().checksum, nullptr);
-  const TailVerdict verdict = classify_tail(seg.data(), limit, scan);
+  // A writer in another process may be appending (backup, verify of a live journal).
+  const auto [scan, verdict] =
+      scan_live_segment(seg.data(), limit, Seq(seg.header().base_seq), seg.header().checksum);
   if (verdict.kind == TailVerdict::Kind::kDamaged) {
     return damage(
         seg.name(), scan.end,

@@ -149,6 +149,24 @@ TailVerdict classify_tail(const std::byte* segment, std::uint64_t limit, const S
   return verdict;
 }
 
+SettledScan scan_live_segment(const std::byte* segment, std::uint64_t limit, Seq base,
+                              std::uint64_t digest) {
+  SettledScan out;
+  out.scan = scan_records(segment, limit, format::data_begin(), base, digest, nullptr);
+  out.verdict = classify_tail(segment, limit, out.scan);
+  std::uint32_t len = 0;
+  while (out.verdict.kind == TailVerdict::Kind::kDamaged &&
+         check_record(segment, limit, out.scan.end, out.scan.last_seq.next(), &len) ==
+             StopReason::kNone) {
+    ScanResult more = scan_records(segment, limit, out.scan.end, out.scan.last_seq.next(),
+                                   out.scan.digest, nullptr);
+    more.records += out.scan.records;  // at least one: the record at the stop is valid now
+    out.scan = std::move(more);
+    out.verdict = classify_tail(segment, limit, out.scan);
+  }
+  return out;
+}
+
 bool all_zero(const std::byte* p, std::uint64_t n) {
   static constexpr std::byte kZeros[4096] = {};
   while (n > 0) {

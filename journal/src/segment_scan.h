@@ -96,6 +96,17 @@ struct TailVerdict {
 };
 TailVerdict classify_tail(const std::byte* segment, std::uint64_t limit, const ScanResult& scan);
 
+// scan_records from the start of the data area, then classify_tail, for a segment a live writer
+// (another process) may be appending to: a stop that a later valid record makes look like
+// damage is first re-read, since records are published in order and the one at the stop may
+// have become visible after the scan passed it.
+struct SettledScan {
+  ScanResult scan;
+  TailVerdict verdict;
+};
+SettledScan scan_live_segment(const std::byte* segment, std::uint64_t limit, Seq base,
+                              std::uint64_t digest);
+
 // True when every byte of [p, p + n) is zero.
 bool all_zero(const std::byte* p, std::uint64_t n);
 
