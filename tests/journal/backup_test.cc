@@ -133,12 +133,14 @@ TEST(BackupTest, UptoStopsTheCopyAtThatRecordAndTheCopyContinuesFromThere) {
     ASSERT_OK(append_seq_payloads(*j, 3000, kMaxPayload));
     ASSERT_OK(j->close());
   }
+  const auto source_before = hash_dir(src);
   journal::BackupOptions o;
   o.upto = Seq(1234);
   o.journal = small_options(64 * kKiB);
   const fs::path copy = dir / "copy";
   ASSERT_OK_AND_ASSIGN(const journal::BackupReport r, journal::backup_journal(src, copy, o));
   EXPECT_EQ(r.last_seq, Seq(1234));
+  EXPECT_EQ(hash_dir(src), source_before) << "syncing the source must not change it";
   EXPECT_TRUE(same_prefix(copy, src, 1234));
   // Restore: the copy opens as a journal and takes the next record at 1235.
   ASSERT_OK_AND_ASSIGN(auto restored, Journal::open(copy, small_options(64 * kKiB)));

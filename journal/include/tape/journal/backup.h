@@ -27,10 +27,11 @@ struct BackupReport {
 };
 
 // Copies the journal in `src` into `dst` (absent, or an empty directory): every segment file
-// up to the one holding `upto`, each synced; the copy is then cut after `upto` (bytes the
+// up to the one holding `upto`, each synced on the source before the copy (so every copied
+// record is durable there too) and on `dst` after it; the copy is then cut after `upto` (bytes the
 // writer added during the copy, a record it was half-way through) and checked in full (every
 // checksum, every sealed segment's digest, last record == upto). Takes no lock on `src`
-// and never writes to it. kNotFound when `src` holds no journal; kInvalidArgument when
+// and never changes it. kNotFound when `src` holds no journal; kInvalidArgument when
 // `dst` is not empty or `upto` is beyond the source's end; kCorruption when the copy fails
 // its check; kIoError when a segment disappears during the copy (retention removed it).
 Result<BackupReport> backup_journal(const std::filesystem::path& src,
