@@ -20,6 +20,11 @@ Status damage(const std::string& file, std::uint64_t offset, const std::string& 
   return Status::corruption(file + " offset " + std::to_string(offset) + ": " + why);
 }
 
+bool type_is_known(std::uint16_t type) {
+  return type == static_cast<std::uint16_t>(format::RecordType::kData) ||
+         type == static_cast<std::uint16_t>(format::RecordType::kEpoch);
+}
+
 }  // namespace
 
 class Reader::Impl {
@@ -30,6 +35,7 @@ class Reader::Impl {
   Status refresh_listing();
   Status seek(Seq seq);
   Result<std::optional<RecordView>> next();
+  Result<RecordRun> next_run(std::size_t max_bytes);
   std::string current_segment() const { return seg_ ? seg_->name() : std::string(); }
 
  private:
@@ -39,6 +45,10 @@ class Reader::Impl {
   Status at_end_of_data(bool* moved);
   Status bad_record(StopReason reason);
   const SparseIndex& index_for(Seq base);
+  StopReason check_at(std::uint64_t pos, Seq expected, std::uint32_t* len) const {
+    return check_record(seg_->data(), limit_, pos, expected, len,
+                        options_.verify_checksums ? Verify::kChecksum : Verify::kHeaderOnly);
+  }
   // True when a valid later record lies past a stop at pos_ (docs/format.md, Recovery).
   bool damaged_past(StopReason stop) const {
     const ScanResult at{pos_, 0, expected_.prev(), 0, stop, {}, 0};
@@ -48,7 +58,7 @@ class Reader::Impl {
   // published in order, so a later valid one implies this one is visible now.
   bool written_meanwhile() const {
     std::uint32_t len = 0;
-    return check_record(seg_->data(), limit_, pos_, expected_, &len) == StopReason::kNone;
+    return check_at(pos_, expected_, &len) == StopReason::kNone;
   }
 
   std::filesystem::path dir_;
@@ -107,7 +117,7 @@ Status Reader::Impl::seek(Seq seq) {
   if (seq <= base) return Status::ok();
   IndexEntry start = index_for(base).floor(seq);
   std::uint32_t len = 0;
-  if (check_record(seg_->data(), limit_, start.offset, Seq(start.seq), &len) != StopReason::kNone) {
+  if (check_at(start.offset, Seq(start.seq), &len) != StopReason::kNone) {
     // The index file is well formed but wrong: trust only the segment itself.
     index_cache_[base] = build_index(seg_->data(), limit_, base, kReaderIndexInterval);
     start = index_cache_[base].floor(seq);
@@ -116,7 +126,7 @@ Status Reader::Impl::seek(Seq seq) {
   expected_ = Seq(start.seq);
   // Hop to the target; next() verifies and skips whatever the hop did not reach.
   while (expected_ < seq) {
-    if (check_record(seg_->data(), limit_, pos_, expected_, &len) != StopReason::kNone) break;
+    if (check_at(pos_, expected_, &len) != StopReason::kNone) break;
     pos_ += format::align_up(len);
     expected_ = expected_.next();
   }
@@ -179,7 +189,7 @@ Result<std::optional<RecordView>> Reader::Impl::next() {
   }
   for (;;) {
     std::uint32_t len = 0;
-    const StopReason r = check_record(seg_->data(), limit_, pos_, expected_, &len);
+    const StopReason r = check_at(pos_, expected_, &len);
     if (r == StopReason::kNone) {
       format::RecordHeader h;
       std::memcpy(&h, seg_->data() + pos_, sizeof(h));
@@ -191,9 +201,7 @@ Result<std::optional<RecordView>> Reader::Impl::next() {
           BytePos(pos_)};
       pos_ += format::align_up(len);
       expected_ = expected_.next();
-      const bool known = h.type == static_cast<std::uint16_t>(format::RecordType::kData) ||
-                         h.type == static_cast<std::uint16_t>(format::RecordType::kEpoch);
-      if (!known || view.seq < skip_below_) continue;
+      if (!type_is_known(h.type) || view.seq < skip_below_) continue;
       return std::optional<RecordView>(view);
     }
     const bool sealed = format::load_trailer_magic(seg_->trailer_bytes()) == format::kTrailerMagic;
@@ -215,6 +223,30 @@ Result<std::optional<RecordView>> Reader::Impl::next() {
   }
 }
 
+Result<RecordRun> Reader::Impl::next_run(std::size_t max_bytes) {
+  auto first = next();
+  if (!first) return first.error();
+  RecordRun run;
+  if (!first.value()) return run;
+  const std::uint64_t begin = first.value()->offset.value();
+  run.first = first.value()->seq;
+  run.count = 1;
+  // Then only records next() would return next without moving on: valid, of a known type,
+  // in this segment (a stop of any kind is left to the next call's next()).
+  std::uint32_t len = 0;
+  while (run.count < UINT32_MAX && check_at(pos_, expected_, &len) == StopReason::kNone) {
+    format::RecordHeader h;
+    std::memcpy(&h, seg_->data() + pos_, sizeof(h));
+    const std::uint64_t end = pos_ + format::align_up(len);
+    if (!type_is_known(h.type) || end - begin > max_bytes) break;
+    pos_ = end;
+    expected_ = expected_.next();
+    ++run.count;
+  }
+  run.images = {seg_->data() + begin, pos_ - begin};
+  return run;
+}
+
 // --- Reader ---
 
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -229,6 +261,7 @@ Result<std::unique_ptr<Reader>> Reader::open(const std::filesystem::path& dir,
 
 Status Reader::seek(Seq seq) { return impl_->seek(seq); }
 Result<std::optional<RecordView>> Reader::next() { return impl_->next(); }
+Result<RecordRun> Reader::next_run(std::size_t max_bytes) { return impl_->next_run(max_bytes); }
 std::string Reader::current_segment() const { return impl_->current_segment(); }
 
 Result<RecordView> Reader::read(Seq seq) {

@@ -34,15 +34,20 @@ constexpr bool is_clean_stop(StopReason r) {
   return r == StopReason::kZeroLength || r == StopReason::kDataLimit;
 }
 
+// kHeaderOnly skips the XXH3 over the record (publication, header fields and sequence are
+// still checked): for a caller whose consumer verifies every record itself, as a primary's
+// stream to its standbys does.
+enum class Verify { kChecksum, kHeaderOnly };
+
 // Checks the record at `pos` of a segment image whose data area ends at `limit`.
 // `expected` is the sequence it must carry. On success stores its length word in *length.
 StopReason check_record(const std::byte* segment, std::uint64_t limit, std::uint64_t pos,
-                        Seq expected, std::uint32_t* length);
+                        Seq expected, std::uint32_t* length, Verify verify = Verify::kChecksum);
 // The same checks for a record whose length word was already read (`length`, not 0), with
 // `room` bytes from `record` to the end of the data area. `record` needs no alignment, so a
 // record image received from the network is checked by exactly the rules a scan uses.
 StopReason check_record_image(const std::byte* record, std::uint32_t length, std::uint64_t room,
-                              Seq expected);
+                              Seq expected, Verify verify = Verify::kChecksum);
 
 struct IndexEntry {
   std::uint64_t seq;

@@ -160,6 +160,114 @@ TEST_F(ReaderTest, MissingDirectoryIsNotFound) {
   EXPECT_EQ(r.error().code(), Status::Code::kNotFound) << r.error().to_string();
 }
 
+// --- verify_checksums and runs -------------------------------------------------------------
+
+// The first record at or after `from` with a payload, and where it lies.
+RecordLocation record_with_payload(const fs::path& dir, std::uint64_t from) {
+  const auto where = locate_records(dir);
+  while (where.at(from).record.payload_size() == 0) ++from;
+  return where.at(from);
+}
+
+TEST_F(ReaderTest, FlippedPayloadByteIsReturnedUnverifiedAndReportedVerified) {
+  const RecordLocation bad = record_with_payload(dir_.path(), 700);
+  const std::uint64_t at = bad.record.offset + format::kRecordHeaderSize;
+  flip_bit(dir_ / bad.file, at, 5);
+
+  const ReadOutcome verified = read_journal(dir_.path());
+  ASSERT_FALSE(verified.error.is_ok());
+  EXPECT_EQ(verified.error.code(), Status::Code::kCorruption);
+  EXPECT_NE(verified.error.message().find(bad.file), std::string::npos) << verified.error.message();
+  EXPECT_NE(verified.error.message().find("checksum"), std::string::npos)
+      << verified.error.message();
+  EXPECT_EQ(verified.records.size(), bad.record.seq - 1);
+
+  std::unique_ptr<Reader> r;
+  ASSERT_OK_AND_ASSIGN(r, Reader::open(dir_.path(), ReaderOptions{.verify_checksums = false}));
+  for (std::uint64_t s = 1; s <= kRecords; ++s) {
+    auto n = r->next();
+    ASSERT_TRUE(n.has_value()) << n.error().to_string();
+    ASSERT_TRUE(n.value().has_value()) << "ended before " << s;
+    ASSERT_EQ(n.value()->seq, Seq{s});
+    Bytes expect = want(s);
+    if (s == bad.record.seq) expect[0] ^= std::byte{1 << 5};
+    ASSERT_TRUE(same_bytes(n.value()->payload, expect)) << "seq " << s;
+  }
+  auto end = r->next();
+  ASSERT_TRUE(end.has_value()) << end.error().to_string();
+  EXPECT_FALSE(end.value().has_value());
+}
+
+TEST_F(ReaderTest, UnverifiedReaderStillChecksTheSequence) {
+  const RecordLocation bad = record_with_payload(dir_.path(), 900);
+  flip_bit(dir_ / bad.file, bad.record.offset + offsetof(format::RecordHeader, seq), 1);
+  std::unique_ptr<Reader> r;
+  ASSERT_OK_AND_ASSIGN(r, Reader::open(dir_.path(), ReaderOptions{.verify_checksums = false}));
+  for (std::uint64_t s = 1; s < bad.record.seq; ++s) {
+    auto n = r->next();
+    ASSERT_TRUE(n.has_value() && n.value().has_value()) << "seq " << s;
+  }
+  auto n = r->next();
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.error().code(), Status::Code::kCorruption);
+  EXPECT_NE(n.error().message().find("sequence out of order"), std::string::npos)
+      << n.error().message();
+}
+
+// Every record once, in runs of consecutive images that never leave a segment and stay within
+// the byte budget unless a single record is larger.
+TEST_F(ReaderTest, RunsCoverEveryRecordContiguouslyWithinOneSegment) {
+  const auto where = locate_records(dir_.path());
+  for (std::size_t budget : {std::size_t{1}, std::size_t{3000}, std::size_t{20000}, SIZE_MAX}) {
+    for (std::uint64_t from : {std::uint64_t{0}, std::uint64_t{777}}) {
+      std::unique_ptr<Reader> r;
+      ASSERT_OK_AND_ASSIGN(r, Reader::open(dir_.path(), ReaderOptions{.verify_checksums = false}));
+      ASSERT_OK(r->seek(Seq{from}));
+      std::uint64_t next = std::max<std::uint64_t>(from, 1);
+      for (;;) {
+        auto run = r->next_run(budget);
+        ASSERT_TRUE(run.has_value()) << run.error().to_string();
+        if (run.value().count == 0) break;
+        const journal::RecordRun& v = run.value();
+        ASSERT_EQ(v.first, Seq{next});
+        EXPECT_TRUE(v.count == 1 || v.images.size() <= budget) << "run from " << next;
+        const RecordLocation& head = where.at(next);
+        const std::uint64_t start = head.record.offset;
+        std::uint64_t pos = 0;
+        for (std::uint32_t i = 0; i < v.count; ++i, ++next) {
+          const RecordLocation& loc = where.at(next);
+          ASSERT_EQ(loc.file, head.file) << "seq " << next << " is in another segment";
+          ASSERT_EQ(loc.record.offset - start, pos) << "seq " << next;
+          const auto image = v.images.subspan(pos, loc.record.length);
+          ASSERT_TRUE(same_bytes(image.subspan(format::kRecordHeaderSize), want(next)))
+              << "seq " << next;
+          pos += format::align_up(loc.record.length);
+        }
+        ASSERT_EQ(pos, v.images.size());
+      }
+      EXPECT_EQ(next, kRecords + 1) << "budget " << budget << ", from " << from;
+    }
+  }
+}
+
+TEST_F(ReaderTest, VerifiedRunStopsAtAFlippedPayloadByte) {
+  const RecordLocation bad = record_with_payload(dir_.path(), 300);
+  flip_bit(dir_ / bad.file, bad.record.offset + format::kRecordHeaderSize, 0);
+  std::unique_ptr<Reader> r;
+  ASSERT_OK_AND_ASSIGN(r, Reader::open(dir_.path()));
+  std::uint64_t got = 0;
+  for (;;) {
+    auto run = r->next_run(SIZE_MAX);
+    if (!run) {
+      EXPECT_EQ(run.error().code(), Status::Code::kCorruption) << run.error().to_string();
+      break;
+    }
+    ASSERT_NE(run.value().count, 0u) << "ended without reporting seq " << bad.record.seq;
+    got += run.value().count;
+  }
+  EXPECT_EQ(got, bad.record.seq - 1);
+}
+
 // --- damaged .idx files -------------------------------------------------------------------
 
 enum class IndexDamage {
