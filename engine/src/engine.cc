@@ -444,17 +444,23 @@ Result<std::unique_ptr<journal::Reader>> Engine::open_reader(
 }
 Status Engine::close() { return impl_->close(); }
 
-EngineStats Engine::stats() const {
+EngineCounters Engine::counters() const {
   const Impl& i = *impl_;
+  EngineCounters c;
+  c.records = i.records_.load(std::memory_order_relaxed);
+  c.bytes = i.bytes_.load(std::memory_order_relaxed);
+  c.batches = i.batches_.load(std::memory_order_relaxed);
+  c.syncs = i.syncs_.load(std::memory_order_relaxed);
+  c.sync_ns_total = i.sync_ns_total_.load(std::memory_order_relaxed);
+  c.ring_occupancy = i.ring_->occupancy();
+  c.ring_capacity = i.ring_->capacity();
+  return c;
+}
+
+EngineStats Engine::stats() const {
   EngineStats s;
-  s.records = i.records_.load(std::memory_order_relaxed);
-  s.bytes = i.bytes_.load(std::memory_order_relaxed);
-  s.batches = i.batches_.load(std::memory_order_relaxed);
-  s.syncs = i.syncs_.load(std::memory_order_relaxed);
-  s.sync_ns_total = i.sync_ns_total_.load(std::memory_order_relaxed);
-  s.sync_latency_ns = i.sync_latency_.snapshot();
-  s.ring_occupancy = i.ring_->occupancy();
-  s.ring_capacity = i.ring_->capacity();
+  static_cast<EngineCounters&>(s) = counters();
+  s.sync_latency_ns = impl_->sync_latency_.snapshot();
   return s;
 }
 

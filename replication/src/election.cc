@@ -21,10 +21,13 @@ struct Ballot {
   std::size_t answered = 0;
   Epoch highest_seen;
   bool refused_by_one_further_along = false;  // a voter whose journal (or id) ranks above ours
-  bool split = false;                  // a voter had voted for another candidate (itself, usually)
-  bool other_refusal = false;          // any refusal but "still hears its primary"
-  std::uint64_t longest_wait_ns = 0;   // of the voters that still hear their primary
-  asio::steady_timer* wake = nullptr;  // cancelled on every answer while the candidate waits
+  bool split = false;          // a voter had voted for another candidate (itself, usually)
+  bool other_refusal = false;  // any refusal but "still hears its primary"
+  // A voter whose journal ends after ours (by epoch and sequence, not id): it stands itself.
+  bool refused_by_longer_journal = false;
+  std::uint64_t longest_wait_ns = 0;  // of the voters that still hear their primary
+  // Cancelled on every answer while the candidate waits; null once the round is over.
+  asio::steady_timer* wake = nullptr;
 };
 
 namespace {
@@ -54,17 +57,46 @@ LogEnd Node::Impl::log_end() const {
   return {epoch_at(j.epoch_history(), last), last};
 }
 
+std::int64_t Node::Impl::silent_since_ns() const {
+  return last_heard_ns_ != 0 ? last_heard_ns_ : silent_since_ns_;
+}
+
+// Standbys that lose their primary together would stand together and split the first vote
+// (each votes for itself). Instead they stand in a fixed order: each waits one heartbeat
+// interval per standby ranked before it, long enough for the first one's VOTE_REQUEST to
+// arrive, and a standby that got it votes and does not stand. The order is the peers'
+// addresses as configured (every node sees the same strings when each lists the others by the
+// address they listen on; a disagreement costs a split round, never safety). The primary it
+// last followed is not counted, so the first standby waits nothing: the common takeover costs
+// nothing, nor does a lone standby's.
+std::int64_t Node::Impl::candidacy_stagger_ns() const {
+  if (votes_needed() <= 1) return 0;
+  if (stagger_waived_since_ == silent_since_ns()) return 0;
+  std::int64_t rank = 0;
+  for (const std::string& peer : options_.peers) {
+    if (peer != primary_address_ && peer < listen_address_) ++rank;
+  }
+  return rank * std::chrono::nanoseconds(options_.heartbeat_interval).count();
+}
+
 std::int64_t Node::Impl::candidacy_due_ns() const {
-  const std::int64_t silent_since = last_heard_ns_ != 0 ? last_heard_ns_ : silent_since_ns_;
-  return std::max(silent_since + std::chrono::nanoseconds(options_.heartbeat_timeout).count() + 1,
+  return std::max(silent_since_ns() + std::chrono::nanoseconds(options_.heartbeat_timeout).count() +
+                      1 + candidacy_stagger_ns(),
                   next_candidacy_ns_);
 }
 
+void Node::Impl::wake_standby_loop() {
+  if (standby_wake_ != nullptr) standby_wake_->cancel();
+}
+
 asio::awaitable<std::optional<Epoch>> Node::Impl::run_election(std::uint64_t generation) {
-  const Epoch epoch(
-      std::max({epoch_, highest_seen_epoch_, vote_ ? vote_->epoch : Epoch()}).value() + 1);
+  const Epoch epoch(std::max({epoch_, highest_seen_epoch_, vote_ ? vote_->epoch : Epoch(),
+                              highest_requested_epoch_})
+                        .value() +
+                    1);
   const std::size_t needed = votes_needed();
   if (needed <= 1) co_return epoch;  // the only standby: nobody to agree with
+  stat_election_rounds_.fetch_add(1, std::memory_order_relaxed);
   if (Status s = store_vote(options_.dir, {epoch, node_id_}); !s) {
     log("cannot record a vote: " + s.to_string());
     co_return std::nullopt;
@@ -103,10 +135,13 @@ asio::awaitable<std::optional<Epoch>> Node::Impl::run_election(std::uint64_t gen
   // everyone waits half to a whole timeout rather than raising the epoch every interval.
   const std::int64_t timeout = std::chrono::nanoseconds(options_.heartbeat_timeout).count();
   const std::int64_t interval = std::chrono::nanoseconds(options_.heartbeat_interval).count();
+  // A voter whose journal ends after this one's stands itself as soon as it may (it waives
+  // its stagger): this candidate only backs off.
   std::int64_t backoff = random_between(timeout / 2, timeout);
   if (ballot->split && !ballot->refused_by_one_further_along) {
     backoff = 0;  // the others back off: standing again at once costs one vote round
-  } else if (!ballot->split && !ballot->other_refusal && ballot->longest_wait_ns > 0) {
+  } else if (!ballot->split && !ballot->other_refusal && ballot->longest_wait_ns > 0 &&
+             !ballot->refused_by_longer_journal) {
     backoff = std::min<std::int64_t>(static_cast<std::int64_t>(ballot->longest_wait_ns), timeout) +
               random_between(0, interval / 4);
   }
@@ -119,6 +154,22 @@ asio::awaitable<std::optional<Epoch>> Node::Impl::run_election(std::uint64_t gen
 asio::awaitable<void> Node::Impl::collect_vote(std::string peer, VoteRequest request,
                                                std::shared_ptr<Ballot> ballot) {
   std::optional<Vote> vote = co_await request_vote(peer, request);
+  // A voter that lost the primary a little after this candidate (within an interval: the last
+  // frames reached it a little later) is asked again in the same epoch once its own timeout
+  // ran out, in this round; it waits for that rather than standing itself. It asks nothing
+  // twice of a voter with a longer journal: that one stands itself.
+  const auto interval_ns =
+      static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.heartbeat_interval).count());
+  while (vote && vote->answer == VoteAnswer::kHearsPrimary && vote->waits_ns <= interval_ns &&
+         ballot->wake != nullptr &&
+         std::pair(vote->last_epoch, vote->last_seq) <=
+             std::pair(request.last_epoch, request.last_seq)) {
+    asio::steady_timer pause(io_, std::chrono::nanoseconds(vote->waits_ns));
+    boost::system::error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ballot->wake == nullptr) break;  // the round is over: its answer would be lost
+    vote = co_await request_vote(peer, request);
+  }
   ++ballot->answered;
   if (vote) {
     if (vote->granted() && vote->epoch == request.epoch) ++ballot->granted;
@@ -127,6 +178,10 @@ asio::awaitable<void> Node::Impl::collect_vote(std::string peer, VoteRequest req
         std::tuple(vote->last_epoch, vote->last_seq, vote->voter_id) >
             std::tuple(request.last_epoch, request.last_seq, request.candidate_id)) {
       ballot->refused_by_one_further_along = true;
+    }
+    if (!vote->granted() && std::pair(vote->last_epoch, vote->last_seq) >
+                                std::pair(request.last_epoch, request.last_seq)) {
+      ballot->refused_by_longer_journal = true;
     }
     if (vote->answer == VoteAnswer::kVotedForOther) ballot->split = true;
     if (vote->answer == VoteAnswer::kHearsPrimary) {
@@ -175,18 +230,30 @@ asio::awaitable<void> Node::Impl::answer_vote_request(std::shared_ptr<FramedSock
   const Epoch known = std::max(epoch_, highest_seen_epoch_);
   const std::int64_t now = monotonic_ns();
   const LogEnd mine = log_end();
+  const std::int64_t timeout = std::chrono::nanoseconds(options_.heartbeat_timeout).count();
+  const bool candidate_behind =
+      std::pair(mine.epoch, mine.seq) > std::pair(r.last_epoch, r.last_seq);
+  if (r.epoch > highest_requested_epoch_) highest_requested_epoch_ = r.epoch;
   VoteAnswer answer = VoteAnswer::kGranted;
   std::string why;
   std::uint64_t waits_ns = 0;
   if (role_.load() == Role::kPrimary) {
     answer = VoteAnswer::kIsPrimary;
     why = "this node is the primary";
-  } else if (last_heard_ns_ != 0 &&
-             now - last_heard_ns_ < std::chrono::nanoseconds(options_.heartbeat_timeout).count()) {
+  } else if (last_heard_ns_ != 0 && now - last_heard_ns_ < timeout) {
     answer = VoteAnswer::kHearsPrimary;
     why = "this node still hears its primary";
-    waits_ns = static_cast<std::uint64_t>(
-        last_heard_ns_ + std::chrono::nanoseconds(options_.heartbeat_timeout).count() - now);
+    waits_ns = static_cast<std::uint64_t>(last_heard_ns_ + timeout - now);
+    if (candidate_behind) {
+      // It cannot get this vote: stand without the stagger once the timeout runs out.
+      stagger_waived_since_ = last_heard_ns_;
+      wake_standby_loop();
+    } else {
+      // It will get this vote when it asks again (collect_vote): do not stand against it
+      // before then. It asks within the interval after the timeout runs out.
+      const std::int64_t interval = std::chrono::nanoseconds(options_.heartbeat_interval).count();
+      next_candidacy_ns_ = std::max(next_candidacy_ns_, last_heard_ns_ + timeout + interval);
+    }
   } else if (r.epoch <= known) {
     answer = VoteAnswer::kEpochExists;
     why = "epoch " + std::to_string(known.value()) + " already exists";
@@ -194,16 +261,20 @@ asio::awaitable<void> Node::Impl::answer_vote_request(std::shared_ptr<FramedSock
                        (vote_->epoch == r.epoch && vote_->candidate_id != r.candidate_id))) {
     answer = VoteAnswer::kVotedForOther;
     why = "already voted in epoch " + std::to_string(vote_->epoch.value());
-  } else if (std::pair(mine.epoch, mine.seq) > std::pair(r.last_epoch, r.last_seq)) {
+  } else if (candidate_behind) {
     answer = VoteAnswer::kFurtherAlong;
     why = "this journal is further along (seq " + std::to_string(mine.seq.value()) + ")";
+    // A standby better placed than a candidate that stood first stands at once, without its
+    // stagger (in the epoch after the candidate's: that one holds its own vote there).
+    stagger_waived_since_ = silent_since_ns();
+    wake_standby_loop();
   } else if (Status s = store_vote(options_.dir, {r.epoch, r.candidate_id}); !s) {
     answer = VoteAnswer::kCannotRecord;
     why = "cannot record the vote: " + s.to_string();
   } else {
     vote_ = CastVote{r.epoch, r.candidate_id};
     // Give the winner a full timeout to take over before standing against it.
-    next_candidacy_ns_ = now + std::chrono::nanoseconds(options_.heartbeat_timeout).count();
+    next_candidacy_ns_ = now + timeout;
   }
   const bool granted = answer == VoteAnswer::kGranted;
   log(std::string(granted ? "voted" : "refused to vote") + " for node " +

@@ -185,6 +185,11 @@ asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
         step_down(fence.value().epoch, "node " + std::to_string(fence.value().node_id % 100000) +
                                            " is primary at epoch " +
                                            std::to_string(fence.value().epoch.value()));
+        // A standby (the loser of an election, say) looks for the new primary at once.
+        if (role_.load() == Role::kStandby) {
+          standby_quick_tries_ = options_.peers.size();
+          wake_standby_loop();
+        }
       }
       socket->close();
       break;
@@ -269,6 +274,7 @@ NodeStats Node::stats() const {
   s.degraded_transitions = i.stat_degraded_.load();
   s.rejected_peers = i.stat_rejected_.load();
   s.promotions = i.stat_promotions_.load();
+  s.election_rounds = i.stat_election_rounds_.load(std::memory_order_relaxed);
   s.last_promotion_ns = i.stat_last_promotion_ns_.load();
   s.records_appended = s.records_received;
   s.bytes_appended = i.stat_received_bytes_.load(std::memory_order_relaxed);
@@ -276,7 +282,7 @@ NodeStats Node::stats() const {
   s.records_appended += i.retired_records_;
   s.bytes_appended += i.retired_bytes_;
   if (i.engine_) {
-    const engine::EngineStats e = i.engine_->stats();
+    const engine::EngineCounters e = i.engine_->counters();
     s.records_appended += e.records;
     s.bytes_appended += e.bytes;
     s.ring_occupancy = e.ring_occupancy;

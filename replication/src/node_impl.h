@@ -145,9 +145,17 @@ class Node::Impl {
   // Votes (this node's own included) a candidate needs among the standbys.
   [[nodiscard]] std::size_t votes_needed() const;
   [[nodiscard]] LogEnd log_end() const;
-  // When this standby may stand for election: a timeout after its primary was last heard, and
-  // not before a backoff after a lost election or a vote cast for another.
+  // Since when this standby has heard no primary (0: it never lost one).
+  [[nodiscard]] std::int64_t silent_since_ns() const;
+  // The extra wait before standing that staggers the standbys' candidacies: one heartbeat
+  // interval per other standby whose address sorts before this node's; 0 for the only standby,
+  // the first in that order, or one that refused a candidate with a shorter journal.
+  [[nodiscard]] std::int64_t candidacy_stagger_ns() const;
+  // When this standby may stand for election: a timeout (and its stagger) after its primary
+  // was last heard, and not before a backoff after a lost election or a vote cast for another.
   [[nodiscard]] std::int64_t candidacy_due_ns() const;
+  // Makes standby_loop look at candidacy_due_ns() again now (it moved earlier).
+  void wake_standby_loop();
   // The epoch this node won, or nullopt (lost, split, or the role changed meanwhile).
   asio::awaitable<std::optional<Epoch>> run_election(std::uint64_t generation);
   asio::awaitable<void> collect_vote(std::string peer, VoteRequest request,
@@ -178,6 +186,19 @@ class Node::Impl {
   std::int64_t silent_since_ns_ = 0;
   std::int64_t next_candidacy_ns_ = 0;  // election backoff
   std::optional<CastVote> vote_;        // the last vote cast, as stored durably
+  // The peer this standby last followed: not counted in its candidacy rank (it is the primary
+  // that went silent, not a standby that may stand first).
+  std::string primary_address_;
+  // silent_since_ns() of the silence in which this node refused a candidate whose journal
+  // ends before its own: it stands without its stagger then (-1: none).
+  std::int64_t stagger_waived_since_ = -1;
+  // The highest epoch proposed in a VOTE_REQUEST this node answered: its own candidacy
+  // proposes a later one (the candidate it refused holds its own vote in that epoch).
+  Epoch highest_requested_epoch_;
+  asio::steady_timer* standby_wake_ = nullptr;  // standby_loop's pause, while it sleeps
+  // Peers standby_loop tries next without its pause between them: a FENCE said a new primary
+  // exists, so the next peers are tried at once, each once.
+  std::size_t standby_quick_tries_ = 0;
 
   // Primary.
   std::unique_ptr<engine::Engine> engine_;
@@ -196,6 +217,7 @@ class Node::Impl {
   std::atomic<std::uint32_t> stat_standbys_{0};
   std::atomic<std::uint64_t> stat_received_{0}, stat_sent_{0};
   std::atomic<std::uint64_t> stat_degraded_{0}, stat_rejected_{0}, stat_promotions_{0};
+  std::atomic<std::uint64_t> stat_election_rounds_{0};
   std::atomic<std::int64_t> stat_last_promotion_ns_{0};
   std::atomic<std::uint64_t> stat_received_bytes_{0};  // payload bytes of records_received
   SharedLatency mirror_sync_latency_;  // the standby flusher's syncs (one flusher at a time)

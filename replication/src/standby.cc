@@ -137,8 +137,10 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
   while (generation == generation_) {
     if (!options_.peers.empty()) {
       const std::string& peer = options_.peers[next_peer++ % options_.peers.size()];
+      const std::int64_t heard_before = last_heard_ns_;
       Status s = co_await follow_primary(peer, generation);
       if (generation != generation_) co_return;
+      if (last_heard_ns_ != heard_before) primary_address_ = peer;  // it sent START
       if (!s.is_ok() && s.code() != Status::Code::kClosed) log(peer + ": " + s.message());
     }
     if ((last_heard_ns_ != 0 || silent_since_ns_ != 0) && options_.auto_promote &&
@@ -151,15 +153,22 @@ asio::awaitable<void> Node::Impl::standby_loop(std::uint64_t generation) {
       }
       continue;  // lost: follow whoever won, or stand again after the backoff
     }
+    if (standby_quick_tries_ > 0) {
+      --standby_quick_tries_;
+      continue;  // a new primary announced itself: the next peer now
+    }
     // Retry the primary every half interval, but wake exactly when a candidacy is due.
     std::chrono::nanoseconds pause = options_.heartbeat_interval / 2;
     if ((last_heard_ns_ != 0 || silent_since_ns_ != 0) && options_.auto_promote) {
       const std::int64_t due = candidacy_due_ns() - monotonic_ns();
       pause = std::min(pause, std::chrono::nanoseconds(std::max<std::int64_t>(due, 0)));
     }
+    // A vote request may move the candidacy earlier (election.cc): it cancels this pause.
     asio::steady_timer t(io_, pause);
+    standby_wake_ = &t;
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (standby_wake_ == &t) standby_wake_ = nullptr;
   }
 }
 

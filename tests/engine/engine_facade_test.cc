@@ -206,6 +206,38 @@ TEST(EngineFacadeTest, NeverPolicySyncsNothingBeforeClose) {
   EXPECT_EQ(after.sync_latency_ns.count(), 1u);
 }
 
+// counters(): the same numbers as stats() without the histogram (what a 10 ms poll reads).
+TEST(EngineFacadeTest, CountersMatchStatsWithoutTheHistogram) {
+  test::TempDir dir;
+  EngineOptions o = facade_options();
+  o.durability.kind = DurabilityPolicy::Kind::kEveryBatch;
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::open(dir / "journal", o));
+
+  const EngineCounters empty = engine->counters();
+  EXPECT_EQ(empty.records, 0u);
+  EXPECT_EQ(empty.bytes, 0u);
+  EXPECT_EQ(empty.ring_capacity, o.ring_capacity);
+
+  constexpr std::uint64_t kRecords = 50;
+  append_seq_payloads(*engine, 1, kRecords, 2000, /*wait=*/true);
+  if (HasFatalFailure()) return;
+  ASSERT_OK(engine->close());  // nothing moves afterwards: both reads see the same state
+
+  const EngineCounters c = engine->counters();
+  const EngineStats s = engine->stats();
+  EXPECT_EQ(c.records, kRecords);
+  EXPECT_GT(c.bytes, 0u);
+  EXPECT_GT(c.syncs, 0u);
+  EXPECT_EQ(c.records, s.records);
+  EXPECT_EQ(c.bytes, s.bytes);
+  EXPECT_EQ(c.batches, s.batches);
+  EXPECT_EQ(c.syncs, s.syncs);
+  EXPECT_EQ(c.sync_ns_total, s.sync_ns_total);
+  EXPECT_EQ(c.ring_occupancy, s.ring_occupancy);
+  EXPECT_EQ(c.ring_capacity, s.ring_capacity);
+  EXPECT_EQ(s.sync_latency_ns.count(), c.syncs);
+}
+
 // --- 2. Engine::open_reader ----------------------------------------------------------------
 
 TEST(EngineFacadeTest, ReaderReadsBackAppendedRecordsInOrder) {

@@ -2,13 +2,18 @@
 // 127.0.0.1: the voting rules seen from a raw candidate (a vote per epoch, kept across a
 // restart; none while the primary is heard; none for a shorter journal), exactly one
 // takeover among two standbys with every acknowledged record kept, and no takeover while too
-// few standbys are up to be sure the candidate has every acknowledged record.
+// few standbys are up to be sure the candidate has every acknowledged record; standbys that
+// lose the primary together elect one in a single round (staggered candidacies), and the one
+// with the longer journal wins even when ranked second.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +22,7 @@
 #include "framed_socket.h"
 #include "handshake.h"
 #include "journal/test_util.h"
+#include "proxy.h"
 #include "tape/replication/client.h"
 #include "tape/replication/messages.h"
 #include "tape/replication/node.h"
@@ -233,6 +239,196 @@ TEST(ElectionTest, NoTakeoverWhileAStandbyThatMayHoldAcknowledgedRecordsIsMissin
   ASSERT_OK(cn->stop());
   ASSERT_OK(b->stop());
   EXPECT_TRUE(test::records_are_seq_payloads(data_records(t.c.root / "c"), 1, 500, 300));
+}
+
+// Options for the staggered-candidacy tests: an interval (the stagger step) wide enough that
+// the first candidate's VOTE_REQUEST (its synced vote file, a connection, the handshake) and
+// a vote round arrive within it even when other jobs make the disk's syncs slow (50 ms was
+// not always enough on a shared machine; a late first candidate costs a split round, which
+// these tests count).
+NodeOptions staggered(NodeOptions o) {
+  o.ack_mode = AckMode::kStandbyDurable;
+  o.ack_quorum = 1;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 600ms;
+  return o;
+}
+
+// How long the node `name` said it went without its primary when it promoted; -1 if it did not.
+long promoted_after_ms(Cluster& c, const std::string& name) {
+  static const std::regex kPromoted("promoted to primary at epoch [0-9]+ after ([0-9]+) ms");
+  std::lock_guard lock(c.log_mu);
+  for (const std::string& line : c.lines) {
+    std::smatch m;
+    if (line.rfind(name + ": ", 0) == 0 && std::regex_search(line, m, kPromoted)) {
+      return std::stol(m[1].str());
+    }
+  }
+  return -1;
+}
+
+// Both standbys get the primary's last records in the same millisecond and lose it together.
+// Unstaggered, both stood for the same epoch and split the vote (each had voted for itself);
+// now the one ranked first (the lower address) stands alone, the other votes for it, and it
+// wins the next epoch in one round.
+TEST(ElectionTest, TwoStandbysThatLoseThePrimaryTogetherElectOneInASingleRound) {
+  for (int trial = 0; trial < 3; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    Trio t;
+    ASSERT_OK_AND_ASSIGN(auto a, Node::start(staggered(t.options("a")), Role::kPrimary));
+    ASSERT_OK_AND_ASSIGN(auto b, Node::start(staggered(t.options("b")), Role::kStandby));
+    ASSERT_OK_AND_ASSIGN(auto cn, Node::start(staggered(t.options("c")), Role::kStandby));
+    {
+      auto client = connect_client(t.c, {t.c.a_addr}, 10s);
+      ASSERT_NE(client, nullptr);
+      append_range(*client, 1, 300, 30);
+    }
+    ASSERT_TRUE(wait_until([&] { return b->stats().written.value() >= 300; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return cn->stats().written.value() >= 300; }, 10s));
+    const Epoch e1 = b->stats().epoch;
+    ASSERT_OK(a->stop());
+
+    ASSERT_TRUE(wait_until(
+        [&] { return b->role() == Role::kPrimary || cn->role() == Role::kPrimary; }, 10s))
+        << t.c.log_text();
+    const bool b_first = t.c.b_addr < t.c_addr;
+    Node& first = b_first ? *b : *cn;
+    Node& second = b_first ? *cn : *b;
+    EXPECT_EQ(first.role(), Role::kPrimary) << t.c.log_text();
+    EXPECT_EQ(first.stats().election_rounds, 1u) << t.c.log_text();
+    EXPECT_EQ(second.stats().election_rounds, 0u) << t.c.log_text();
+    EXPECT_EQ(first.stats().epoch.value(), e1.value() + 1) << t.c.log_text();
+    EXPECT_EQ(t.c.count_lines({"lost epoch"}), 0u) << t.c.log_text();
+    // The other follows the winner (the epoch-change record is seq 301).
+    EXPECT_TRUE(wait_until([&] { return second.stats().written.value() >= 301; }, 10s))
+        << t.c.log_text();
+    EXPECT_EQ(second.role(), Role::kStandby);
+    ASSERT_OK(b->stop());
+    ASSERT_OK(cn->stop());
+    for (const char* name : {"b", "c"}) {
+      EXPECT_TRUE(test::records_are_seq_payloads(data_records(t.c.root / name), 1, 300, 300))
+          << name;
+    }
+  }
+}
+
+// The standby ranked first lags: its primary's frames are stalled by a proxy, so the last
+// records (acknowledged by the other standby) never reach it and it loses the primary first.
+// It stands first and cannot win: the other still hears the primary and refuses it (its
+// journal is longer), and stands as soon as its own timeout runs out, without waiting its
+// stagger; the lagging one votes for it and follows it. Nothing acknowledged is lost.
+TEST(ElectionTest, TheStandbyWithTheLongerJournalWinsEvenWhenRankedSecond) {
+  FaultProxy proxy(7);  // bound first: its port cannot be one the trio picked
+  Trio t;
+  proxy.set_target(t.c.a_addr);
+  const bool b_first = t.c.b_addr < t.c_addr;
+  const std::string lag_name = b_first ? "b" : "c";
+  const std::string lead_name = b_first ? "c" : "b";
+  NodeOptions lag_opts = staggered(t.options(lag_name));
+  std::replace(lag_opts.peers.begin(), lag_opts.peers.end(), t.c.a_addr, proxy.address());
+  const NodeOptions lead_opts = staggered(t.options(lead_name));
+  ASSERT_OK_AND_ASSIGN(auto a, Node::start(staggered(t.options("a")), Role::kPrimary));
+  ASSERT_OK_AND_ASSIGN(auto lead, Node::start(lead_opts, Role::kStandby));
+  ASSERT_OK_AND_ASSIGN(auto lag, Node::start(lag_opts, Role::kStandby));
+  constexpr std::uint64_t kAcked = 300;
+  {
+    auto client = connect_client(t.c, {t.c.a_addr}, 10s);
+    ASSERT_NE(client, nullptr);
+    append_range(*client, 1, 100, 10);
+    ASSERT_TRUE(wait_until([&] { return lag->stats().written.value() >= 100; }, 10s));
+    proxy.set(Direction::kFromTarget, Fault::stall());
+    append_range(*client, 101, kAcked, 10);  // acknowledged by the leading standby alone
+  }
+  std::this_thread::sleep_for(100ms);  // the leading standby keeps hearing the primary
+  ASSERT_OK(a->stop());
+  ASSERT_LT(lag->stats().written.value(), kAcked);
+
+  ASSERT_TRUE(wait_until(
+      [&] { return lead->role() == Role::kPrimary || lag->role() == Role::kPrimary; }, 10s))
+      << t.c.log_text();
+  EXPECT_EQ(lead->role(), Role::kPrimary) << t.c.log_text();
+  EXPECT_EQ(lag->stats().promotions, 0u) << t.c.log_text();
+  EXPECT_GE(lag->stats().election_rounds, 1u) << t.c.log_text();
+  EXPECT_EQ(lead->stats().election_rounds, 1u) << t.c.log_text();
+  EXPECT_GE(t.c.count_lines({lead_name + ":", "refused to vote", "still hears its primary"}), 1u)
+      << t.c.log_text();
+  // It stood when its own timeout ran out, not a stagger later.
+  // The role changes before the promotion is logged.
+  ASSERT_TRUE(wait_until([&] { return promoted_after_ms(t.c, lead_name) >= 0; }, 10s));
+  const long silent_ms = promoted_after_ms(t.c, lead_name);
+  EXPECT_GE(silent_ms, lead_opts.heartbeat_timeout.count()) << t.c.log_text();
+  EXPECT_LT(silent_ms, (lead_opts.heartbeat_timeout + lead_opts.heartbeat_interval).count())
+      << t.c.log_text();
+
+  // The lagging standby follows the winner and gets every acknowledged record.
+  proxy.heal();
+  const std::uint64_t winner_end = lead->stats().written.value();
+  EXPECT_TRUE(wait_until([&] { return lag->stats().written.value() >= winner_end; }, 10s))
+      << t.c.log_text();
+  ASSERT_OK(lag->stop());
+  ASSERT_OK(lead->stop());
+  for (const std::string& name : {lead_name, lag_name}) {
+    EXPECT_TRUE(test::records_are_seq_payloads(data_records(t.c.root / name), 1, kAcked, 300))
+        << name;
+  }
+}
+
+// As above, but the lagging standby (ranked first of all three) loses the primary last: it was
+// down while the other took the last acknowledged records, and restarts just after the
+// primary stopped. It stands first, after the other's timeout ran out; the other refuses it
+// (journal further along) and stands at once, without its stagger, in the next epoch.
+TEST(ElectionTest, AStandbyThatRefusesALaggingCandidateStandsAtOnce) {
+  Trio t;
+  std::vector<std::pair<std::string, std::string>> by_address = {
+      {t.c.a_addr, "a"}, {t.c.b_addr, "b"}, {t.c_addr, "c"}};
+  std::sort(by_address.begin(), by_address.end());
+  const std::string lag_name = by_address[0].second;      // ranked first
+  const std::string primary_name = by_address[1].second;  // not counted once it is lost
+  const std::string lead_name = by_address[2].second;     // ranked second
+  const std::string primary_addr = by_address[1].first;
+  const NodeOptions lag_opts = staggered(t.options(lag_name));
+  const NodeOptions lead_opts = staggered(t.options(lead_name));
+  ASSERT_OK_AND_ASSIGN(auto primary,
+                       Node::start(staggered(t.options(primary_name)), Role::kPrimary));
+  ASSERT_OK_AND_ASSIGN(auto lead, Node::start(lead_opts, Role::kStandby));
+  ASSERT_OK_AND_ASSIGN(auto lag, Node::start(lag_opts, Role::kStandby));
+  constexpr std::uint64_t kAcked = 300;
+  auto client = connect_client(t.c, {primary_addr}, 10s);
+  ASSERT_NE(client, nullptr);
+  append_range(*client, 1, 100, 10);
+  ASSERT_TRUE(wait_until([&] { return lag->stats().written.value() >= 100; }, 10s));
+  ASSERT_OK(lag->stop());
+  lag.reset();
+  append_range(*client, 101, kAcked, 10);  // acknowledged by the leading standby alone
+  client.reset();
+  ASSERT_OK(primary->stop());
+  ASSERT_OK_AND_ASSIGN(lag, Node::start(lag_opts, Role::kStandby));
+
+  ASSERT_TRUE(wait_until(
+      [&] { return lead->role() == Role::kPrimary || lag->role() == Role::kPrimary; }, 10s))
+      << t.c.log_text();
+  EXPECT_EQ(lead->role(), Role::kPrimary) << t.c.log_text();
+  EXPECT_EQ(lag->stats().promotions, 0u) << t.c.log_text();
+  EXPECT_EQ(lag->stats().election_rounds, 1u) << t.c.log_text();
+  EXPECT_EQ(lead->stats().election_rounds, 1u) << t.c.log_text();
+  EXPECT_GE(t.c.count_lines({lead_name + ":", "refused to vote", "further along"}), 1u)
+      << t.c.log_text();
+  // The role changes before the promotion is logged.
+  ASSERT_TRUE(wait_until([&] { return promoted_after_ms(t.c, lead_name) >= 0; }, 10s));
+  const long silent_ms = promoted_after_ms(t.c, lead_name);
+  EXPECT_GE(silent_ms, lead_opts.heartbeat_timeout.count()) << t.c.log_text();
+  EXPECT_LT(silent_ms, (lead_opts.heartbeat_timeout + lead_opts.heartbeat_interval).count())
+      << t.c.log_text();
+
+  const std::uint64_t winner_end = lead->stats().written.value();
+  EXPECT_TRUE(wait_until([&] { return lag->stats().written.value() >= winner_end; }, 10s))
+      << t.c.log_text();
+  ASSERT_OK(lag->stop());
+  ASSERT_OK(lead->stop());
+  for (const std::string& name : {lead_name, lag_name}) {
+    EXPECT_TRUE(test::records_are_seq_payloads(data_records(t.c.root / name), 1, kAcked, 300))
+        << name;
+  }
 }
 
 }  // namespace

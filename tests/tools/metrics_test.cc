@@ -296,6 +296,7 @@ TEST_F(MetricsTest, PrimaryAndStandbyValuesMoveWithAppends) {
   EXPECT_GE(s.at("tape_records_appended_total"), 300);
   EXPECT_GT(s.at("tape_sync_latency_seconds_count"), 0);
   EXPECT_EQ(s.at("tape_ring_capacity_bytes"), 0);
+  EXPECT_EQ(s.at("tape_election_rounds_total"), 0);  // its primary never went away
   EXPECT_TRUE(histogram_ok(s, "tape_sync_latency_seconds"));
 
   // tape stat --watch: two lines, one per scrape, with the role.

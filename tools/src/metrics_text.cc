@@ -158,6 +158,9 @@ void counters(Writer& w, const repl::NodeStats& s) {
            "Connections refused: failed authentication, TLS or protocol errors.", s.rejected_peers);
   w.metric("tape_promotions_total", "counter", "Times this node promoted itself to primary.",
            s.promotions);
+  w.metric("tape_election_rounds_total", "counter",
+           "Vote rounds this node stood in; a takeover by an elected standby normally costs one.",
+           s.election_rounds);
   w.metric("tape_degraded_transitions_total", "counter",
            "Times the primary fell back to local acknowledgements (--on-standby-loss degrade).",
            s.degraded_transitions);

@@ -62,15 +62,21 @@ struct EngineOptions {
   bool gate_on_replication = false;
 };
 
-struct EngineStats {
+// The engine's counters alone: a few relaxed loads, cheap enough to poll every few ms.
+struct EngineCounters {
   std::uint64_t records = 0;  // appended to the journal
   std::uint64_t bytes = 0;    // payload bytes appended
   std::uint64_t batches = 0;  // ring drains that appended something
   std::uint64_t syncs = 0;
   std::uint64_t sync_ns_total = 0;
-  LogHistogram sync_latency_ns;      // one sample per journal sync (fdatasync/msync/fsync)
   std::uint64_t ring_occupancy = 0;  // bytes claimed and not yet drained
   std::uint64_t ring_capacity = 0;
+};
+
+// The counters and a copy of the sync latency histogram (a few KiB: for a metrics scrape or
+// a report, not a tight loop).
+struct EngineStats : EngineCounters {
+  LogHistogram sync_latency_ns;  // one sample per journal sync (fdatasync/msync/fsync)
 };
 
 class Engine {
@@ -122,6 +128,8 @@ class Engine {
   // Ok, or the sticky error that stopped the engine.
   [[nodiscard]] Status status() const;
   [[nodiscard]] EngineStats stats() const;
+  // stats() without the histogram copy.
+  [[nodiscard]] EngineCounters counters() const;
   [[nodiscard]] const journal::RecoveryReport& recovery() const;
   [[nodiscard]] std::uint32_t max_payload() const;
   // True when the journal lives on tmpfs or ramfs: nothing survives a reboot, whatever the

@@ -75,6 +75,9 @@ struct NodeStats {
   std::uint64_t degraded_transitions = 0;
   std::uint64_t rejected_peers = 0;  // failed authentication or protocol errors
   std::uint64_t promotions = 0;
+  // Vote rounds this node stood in (each proposes a new epoch); a takeover by an elected
+  // standby normally costs one.
+  std::uint64_t election_rounds = 0;
   std::int64_t last_promotion_ns = 0;  // CLOCK_MONOTONIC when the last promotion finished
   // Since start, in every role (a primary's engines and a standby's mirror), never going back.
   std::uint64_t records_appended = 0;  // records written to this node's journal
