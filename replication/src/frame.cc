@@ -47,12 +47,27 @@ std::string_view frame_type_name(FrameType type) {
 namespace {
 
 // The seed covers header bytes 0..8 as they are, version included.
-std::uint64_t checksum_with_version(std::uint32_t length, std::uint8_t version, FrameType type,
-                                    std::uint16_t flags, std::span<const std::byte> body) {
+std::uint64_t seed_of(std::uint32_t length, std::uint8_t version, FrameType type,
+                      std::uint16_t flags) {
   const std::uint64_t first8 = std::uint64_t{length} | std::uint64_t{version} << 32 |
                                std::uint64_t{static_cast<std::uint8_t>(type)} << 40 |
                                std::uint64_t{flags} << 48;
-  return XXH3_64bits_withSeed(body.data(), body.size(), kFrameSeed ^ first8);
+  return kFrameSeed ^ first8;
+}
+
+std::uint64_t checksum_with_version(std::uint32_t length, std::uint8_t version, FrameType type,
+                                    std::uint16_t flags, std::span<const std::byte> body) {
+  return XXH3_64bits_withSeed(body.data(), body.size(), seed_of(length, version, type, flags));
+}
+
+FrameHeaderBytes header_with(FrameType type, std::uint32_t length, std::uint64_t checksum) {
+  FrameHeaderBytes out{};
+  wire::store_u32(out.data(), length);
+  out[4] = static_cast<std::byte>(kProtocolVersion);
+  out[5] = static_cast<std::byte>(type);
+  wire::store_u16(out.data() + 6, 0);
+  wire::store_u64(out.data() + 8, checksum);
+  return out;
 }
 
 }  // namespace
@@ -63,14 +78,19 @@ std::uint64_t frame_checksum(std::uint32_t length, FrameType type, std::uint16_t
 }
 
 FrameHeaderBytes encode_frame_header(FrameType type, std::span<const std::byte> body) {
-  FrameHeaderBytes out{};
   const auto length = static_cast<std::uint32_t>(body.size());
-  wire::store_u32(out.data(), length);
-  out[4] = static_cast<std::byte>(kProtocolVersion);
-  out[5] = static_cast<std::byte>(type);
-  wire::store_u16(out.data() + 6, 0);
-  wire::store_u64(out.data() + 8, frame_checksum(length, type, 0, body));
-  return out;
+  return header_with(type, length, frame_checksum(length, type, 0, body));
+}
+
+FrameHeaderBytes encode_frame_header(FrameType type, std::span<const std::byte> head,
+                                     std::span<const std::byte> tail) {
+  const auto length = static_cast<std::uint32_t>(head.size() + tail.size());
+  // XXH3's streaming form gives the one-shot digest of the joined input.
+  XXH3_state_t state{};  // zeroed: reset reads seed and extSecret before it sets them
+  XXH3_64bits_reset_withSeed(&state, seed_of(length, kProtocolVersion, type, 0));
+  XXH3_64bits_update(&state, head.data(), head.size());
+  XXH3_64bits_update(&state, tail.data(), tail.size());
+  return header_with(type, length, XXH3_64bits_digest(&state));
 }
 
 void append_frame(std::vector<std::byte>& out, FrameType type, std::span<const std::byte> body) {

@@ -3,7 +3,9 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
 #include <charconv>
+#include <limits>
 
 namespace tape::replication {
 namespace {
@@ -79,6 +81,23 @@ asio::awaitable<Status> FramedSocket::write_encoded(std::span<const std::byte> f
   co_await on_stream([&](auto& stream) {
     return asio::async_write(stream, asio::buffer(frames.data(), frames.size()),
                              asio::redirect_error(asio::use_awaitable, ec));
+  });
+  if (ec) co_return io_error(peer_, "writing", ec);
+  co_return Status::ok();
+}
+
+asio::awaitable<Status> FramedSocket::write_gathered(std::span<const std::byte> head,
+                                                     std::span<const std::byte> tail) {
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head.data(), head.size()),
+                                                  asio::buffer(tail.data(), tail.size())};
+  // Each write_some may take all that is left: asio's transfer_all would offer at most 64 KiB
+  // per system call, four or more for one RECORDS frame.
+  const auto whole = [](const boost::system::error_code& e, std::size_t) -> std::size_t {
+    return e ? 0 : std::numeric_limits<std::size_t>::max();
+  };
+  boost::system::error_code ec;
+  co_await on_stream([&](auto& stream) {
+    return asio::async_write(stream, buffers, whole, asio::redirect_error(asio::use_awaitable, ec));
   });
   if (ec) co_return io_error(peer_, "writing", ec);
   co_return Status::ok();

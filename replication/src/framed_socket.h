@@ -52,6 +52,11 @@ class FramedSocket {
   asio::awaitable<Status> write(FrameType type, std::span<const std::byte> body);
   // Frames already encoded into one buffer (append_frame), written with one call.
   asio::awaitable<Status> write_encoded(std::span<const std::byte> frames);
+  // One frame as a gather: `head` (the encoded header and the body's first bytes) then `tail`,
+  // the rest of the body, sent from where it lies without a copy. Both must stay valid and
+  // unchanged until this completes.
+  asio::awaitable<Status> write_gathered(std::span<const std::byte> head,
+                                         std::span<const std::byte> tail);
 
   // Best effort with TLS: close_notify if the socket takes it at once, never waiting for the
   // peer's. Then the TCP socket closes, which ends any read or write in progress.

@@ -6,13 +6,14 @@
 #include <deque>
 #include <optional>
 
+#include <boost/container/small_vector.hpp>
+
 #include "handshake.h"
 #include "node_impl.h"
 #include "record_image.h"
 #include "tape/journal/format.h"
 #include "tape/journal/reader.h"
 #include "tape/replication/common_point.h"
-#include "wire.h"
 
 namespace tape::replication {
 namespace {
@@ -98,7 +99,8 @@ Status Node::Impl::retire_engine() {
 
 void Node::Impl::update_replicated() {
   if (!engine_) return;
-  std::vector<std::uint64_t> have;
+  // On the stack for up to 16 streaming standbys: this runs for every ACK.
+  boost::container::small_vector<std::uint64_t, 16> have;
   for (const auto& [_, s] : standbys_) {
     if (!s.streaming) continue;
     have.push_back(options_.ack_mode == AckMode::kStandbyReceived ? s.received.value()
@@ -270,53 +272,41 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
 
 asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> socket, Seq from,
                                                  std::uint64_t generation) {
-  auto opened = journal::Reader::open(options_.dir, journal::ReaderOptions{.follow = true});
+  // No record checksums here: the standby verifies each record before it stores a byte, and
+  // refuses a bad one by name; the frame checksum covers the bytes on the wire.
+  auto opened = journal::Reader::open(
+      options_.dir, journal::ReaderOptions{.follow = true, .verify_checksums = false});
   if (!opened) {
     log("cannot read the journal for " + socket->peer() + ": " + opened.error().message());
     socket->close();
     co_return;
   }
+  // Frames go out from the reader's mapping. It lives in this coroutine, so it outlives every
+  // write it feeds, and next_run() (the only call that may unmap a segment) runs only after
+  // the last write completed; a segment unlinked by retention stays mapped meanwhile.
   journal::Reader& reader = *opened.value();
   if (Status s = reader.seek(from); !s) {
     log("cannot seek to " + std::to_string(from.value()) + ": " + s.message());
     socket->close();
     co_return;
   }
-  std::vector<std::byte> out;    // header + body of the frame being built
-  std::vector<std::byte> carry;  // a record read that did not fit the last frame
-  Seq next = from;
+  std::vector<std::byte> head(kFrameHeaderSize);  // frame header + RECORDS prefix, reused
+  encode_records_prefix(from, 0, head);
+  const std::size_t prefix = head.size() - kFrameHeaderSize;
   std::int64_t last_sent = 0;
   const std::int64_t interval = std::chrono::nanoseconds(options_.heartbeat_interval).count();
   const std::size_t target = std::min<std::size_t>(options_.max_frame, kRecordsFrameTarget);
   while (socket->is_open() && generation == generation_) {
-    out.assign(kFrameHeaderSize, std::byte{0});
-    encode_records_prefix(next, 0, out);
-    std::uint32_t count = 0;
-    if (!carry.empty()) {
-      out.insert(out.end(), carry.begin(), carry.end());
-      carry.clear();
-      ++count;
-      next = Seq(next.value() + 1);
+    // One segment's consecutive images (a larger record alone; open_primary made sure it fits
+    // max_frame): the frame body is the prefix and this span of the mapping.
+    auto run = reader.next_run(target - prefix);
+    if (!run) {
+      log("reading the journal for " + socket->peer() + ": " + run.error().message());
+      socket->close();
+      co_return;
     }
-    while (out.size() - kFrameHeaderSize < target) {
-      auto r = reader.next();
-      if (!r) {
-        log("reading the journal for " + socket->peer() + ": " + r.error().message());
-        socket->close();
-        co_return;
-      }
-      if (!r.value().has_value()) break;
-      const auto image = image_of(*r.value());
-      const std::size_t body = out.size() - kFrameHeaderSize + image.size();
-      if (body > options_.max_frame || (count > 0 && body > target)) {
-        carry.assign(image.begin(), image.end());
-        break;
-      }
-      out.insert(out.end(), image.begin(), image.end());
-      ++count;
-      next = Seq(next.value() + 1);
-    }
-    if (count == 0) {
+    const journal::RecordRun& records = run.value();
+    if (records.count == 0) {
       if (monotonic_ns() - last_sent >= interval) {
         std::vector<std::byte> body;
         encode(Heartbeat{epoch_, engine_ ? engine_->written_seq() : Seq(),
@@ -328,14 +318,13 @@ asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> s
       co_await progress_.wait(options_.heartbeat_interval);
       continue;
     }
-    // Count and header now that the body is complete.
-    wire::store_u32(out.data() + kFrameHeaderSize + 8, count);  // RECORDS count field
-    const std::span<const std::byte> body(out.data() + kFrameHeaderSize,
-                                          out.size() - kFrameHeaderSize);
-    const FrameHeaderBytes header = encode_frame_header(FrameType::kRecords, body);
-    std::copy(header.begin(), header.end(), out.begin());
-    if (Status s = co_await socket->write_encoded(out); !s) break;
-    stat_sent_.fetch_add(count, std::memory_order_relaxed);
+    head.resize(kFrameHeaderSize);
+    encode_records_prefix(records.first, records.count, head);
+    const FrameHeaderBytes header = encode_frame_header(
+        FrameType::kRecords, std::span(head).subspan(kFrameHeaderSize), records.images);
+    std::copy(header.begin(), header.end(), head.begin());
+    if (Status s = co_await socket->write_gathered(head, records.images); !s) break;
+    stat_sent_.fetch_add(records.count, std::memory_order_relaxed);
     last_sent = monotonic_ns();
   }
   socket->close();

@@ -10,12 +10,14 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "asio.h"
+#include "free_address.h"
 #include "journal/test_util.h"
 #include "tape/replication/auth.h"
 #include "tape/replication/client.h"
@@ -23,11 +25,11 @@
 
 namespace tape::replication {
 
-// A free port on 127.0.0.1 (bound then released; tests only).
+// A free port on 127.0.0.1, as `tape demo` finds them (tools/support); throws when none is.
 inline std::string free_address() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+  auto address = cli::free_loopback_address();
+  if (!address.has_value()) throw std::runtime_error(address.error().to_string());
+  return std::move(address).value();
 }
 
 struct Cluster {

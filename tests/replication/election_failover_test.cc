@@ -291,11 +291,10 @@ TEST(ElectionFailoverTest, KillThePrimaryOfThreeAndExactlyOneStandbyTakesOver) {
   const std::uint64_t seed = test::test_seed("TAPE_ELECTION_SEED");
   test::Rng rng(seed);
   Watchdog watchdog;
-  std::vector<double> takeovers, restarted, gaps;
-  std::size_t checked = 0, double_kills = 0, won_by_b = 0;
-  const std::int64_t start = engine::monotonic_ns();
-  std::uint64_t t = 0;
-  for (; t < trials; ++t) {
+  TrialSummary summary("election", kTimeoutMs);
+  std::vector<double> restarted;  // restart of the killed standby -> promoted
+  std::size_t double_kills = 0, won_by_b = 0;
+  for (std::uint64_t t = 0; t < trials && !::testing::Test::HasFailure(); ++t) {
     TrialPlan plan;
     plan.number = static_cast<int>(t);
     plan.seed = rng.next();
@@ -315,30 +314,20 @@ TEST(ElectionFailoverTest, KillThePrimaryOfThreeAndExactlyOneStandbyTakesOver) {
       trial.run(&r);
     }
     watchdog.disarm();
-    if (r.takeover_ms) (plan.kill_standby ? restarted : takeovers).push_back(*r.takeover_ms);
-    if (r.gap_ms && !plan.kill_standby) gaps.push_back(*r.gap_ms);
-    checked += r.acked;
+    // A double kill's takeover counts from the restart, so it is kept apart.
+    if (plan.kill_standby) {
+      summary.add(r.acked, std::nullopt, std::nullopt);
+      if (r.takeover_ms) restarted.push_back(*r.takeover_ms);
+    } else {
+      summary.add(r.acked, r.takeover_ms, r.gap_ms);
+    }
     double_kills += plan.kill_standby ? 1 : 0;
     won_by_b += r.winner == "b" ? 1 : 0;
-    if (::testing::Test::HasFailure()) {
-      ++t;
-      break;
-    }
   }
-  std::printf(
-      "[ election ] %llu trials in %.1f s (%zu with a standby killed too), %zu acknowledged "
-      "records checked, %s; b won %zu times\n"
-      "[ election ] takeover (kill -> promoted, timeout %d ms): %s\n"
-      "[ election ] with a standby killed too (restart -> promoted): %s\n"
-      "[ election ] client gap (kill -> first ack by the new primary): %s\n",
-      static_cast<unsigned long long>(t), ms(engine::monotonic_ns() - start) / 1000, double_kills,
-      checked, ::testing::Test::HasFailure() ? "FAILED (see above)" : "none lost", won_by_b,
-      kTimeoutMs, distribution(takeovers).c_str(), distribution(restarted).c_str(),
-      distribution(gaps).c_str());
-  std::fflush(stdout);
-  RecordProperty("takeover_median_ms", std::to_string(percentile(takeovers, 0.5)));
-  RecordProperty("takeover_max_ms", std::to_string(percentile(takeovers, 1)));
-  RecordProperty("acked_records_checked", std::to_string(checked));
+  summary.report(
+      {.kinds = std::to_string(double_kills) + " with a standby killed too",
+       .outcome_note = "b won " + std::to_string(won_by_b) + " times",
+       .distributions = {{"with a standby killed too (restart -> promoted)", restarted}}});
 }
 
 // The survivor of the primary and a standby lacks acknowledged records only the dead standby

@@ -48,9 +48,8 @@ namespace tape::replication {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace process_cluster;
-using process_cluster::Ack;  // not the wire message tape::replication::Ack
-namespace fs = std::filesystem;
+using namespace process_cluster;  // with its fs = std::filesystem
+using process_cluster::Ack;       // not the wire message tape::replication::Ack
 
 constexpr int kHeartbeatMs = 50;
 constexpr int kTimeoutMs = 300;
@@ -144,10 +143,12 @@ void Trial::run(TrialResult* result) {
   TapeProcess& a = start(a_, "a", "primary", a_dir_, a_addr_, b_addr_, /*degrade=*/false);
   TapeProcess& b = start(b_, "b", "standby", b_dir_, b_addr_, a_addr_, /*degrade=*/true);
 
-  // The producer: in this process, or a `tape client` process with an ack log.
+  // The producer: in this process, or a `tape client` process with an ack log; the kill waits
+  // for its first acknowledgement.
   const fs::path ack_log = root_ / "acks.log";
   constexpr std::uint64_t kClientSize = 200;
   constexpr std::uint64_t kClientCount = 3000;
+  std::function<bool()> acknowledged;
   if (plan_.client == ClientKind::kProcess) {
     client_ = std::make_unique<TapeProcess>(
         "client", root_.path(),
@@ -155,16 +156,15 @@ void Trial::run(TrialResult* result) {
                                  secret_.string(), "--count", std::to_string(kClientCount),
                                  "--size", std::to_string(kClientSize), "--batch", "8", "--rate",
                                  "3000", "--ack-log", ack_log.string(), "--give-up-ms", "10000"});
-    ASSERT_TRUE(wait_until([&] { return fs::exists(ack_log) && fs::file_size(ack_log) > 0; }, 10s))
-        << "no acknowledgement";
+    acknowledged = [&] { return fs::exists(ack_log) && fs::file_size(ack_log) > 0; };
   } else {
     producer_ =
         std::make_unique<Producer>(std::vector<std::string>{a_addr_, b_addr_}, secret_, plan_.seed);
     producer_->start();
-    ASSERT_TRUE(wait_until([&] { return producer_->acked() > 0 || producer_->failed(); }, 10s))
-        << "no acknowledgement";
-    ASSERT_FALSE(producer_->failed());
+    acknowledged = [&] { return producer_->acked() > 0 || producer_->failed(); };
   }
+  ASSERT_TRUE(wait_until(acknowledged, 10s)) << "no acknowledgement";
+  ASSERT_FALSE(producer_ && producer_->failed());
   std::this_thread::sleep_for(std::chrono::milliseconds(plan_.delay_ms));
 
   if (plan_.forced_tail) {
@@ -332,69 +332,54 @@ void Trial::run(TrialResult* result) {
 
 // ---------------------------------------------------------------------------------------------
 
+// Runs one trial with the watchdog armed: a trial still running after 40 s has its processes
+// killed, and fails. The trial is over (its processes reaped, its logs printed on a failure)
+// before the watchdog is disarmed.
+TrialResult run_watched(Watchdog& watchdog, const TrialPlan& plan, const std::string& what) {
+  watchdog.arm(what, 40s);
+  TrialResult r;
+  Trial(plan).run(&r);
+  watchdog.disarm();
+  return r;
+}
+
 TEST(FailoverTest, KillThePrimaryRepeatedlyAndNoAcknowledgedRecordIsLost) {
-  const std::uint64_t trials = test::env_u64("TAPE_FAILOVER_TRIALS", 50);
-  const std::uint64_t seed = test::test_seed("TAPE_FAILOVER_SEED");
-  test::Rng rng(seed);
   Watchdog watchdog;
-  std::vector<double> takeovers, gaps;
-  std::size_t checked = 0, rejoins = 0, truncations = 0, client_processes = 0;
-  const std::int64_t start = engine::monotonic_ns();
-  for (std::uint64_t t = 0; t < trials; ++t) {
-    TrialPlan plan;
-    plan.number = static_cast<int>(t);
-    plan.seed = rng.next();
-    plan.delay_ms = rng.between(20, 300);
-    plan.rejoin = t % 10 == 0;
-    plan.client = t % 4 == 3 ? ClientKind::kProcess : ClientKind::kInTest;
+  TrialSummary summary("failover", kTimeoutMs);
+  std::size_t rejoins = 0, truncations = 0, client_processes = 0;
+  test::Rng rng(test::test_seed("TAPE_FAILOVER_SEED"));
+  const std::uint64_t trials = test::env_u64("TAPE_FAILOVER_TRIALS", 50);
+  for (std::uint64_t t = 0; t < trials && !::testing::Test::HasFailure(); ++t) {
+    const TrialPlan plan{.number = static_cast<int>(t),
+                         .seed = rng.next(),
+                         .delay_ms = rng.between(20, 300),
+                         .client = t % 4 == 3 ? ClientKind::kProcess : ClientKind::kInTest,
+                         .rejoin = t % 10 == 0};
     std::printf("[ trial    ] %llu: delay %llu ms, %s%s\n", static_cast<unsigned long long>(t),
                 static_cast<unsigned long long>(plan.delay_ms),
                 plan.client == ClientKind::kProcess ? "tape client" : "in-test client",
                 plan.rejoin ? ", old primary rejoins" : "");
     std::fflush(stdout);
-    watchdog.arm("trial " + std::to_string(t), 40s);
-    TrialResult r;
-    {
-      Trial trial(plan);
-      trial.run(&r);
-    }
-    watchdog.disarm();
-    if (r.takeover_ms) takeovers.push_back(*r.takeover_ms);
-    if (r.gap_ms) gaps.push_back(*r.gap_ms);
-    checked += r.acked;
+    const TrialResult r = run_watched(watchdog, plan, "trial " + std::to_string(t));
+    summary.add(r.acked, r.takeover_ms, r.gap_ms);
     rejoins += r.rejoined ? 1 : 0;
     truncations += r.truncated ? 1 : 0;
     client_processes += plan.client == ClientKind::kProcess ? 1 : 0;
-    if (::testing::Test::HasFailure()) break;
   }
-  std::printf(
-      "[ failover ] %zu trials in %.1f s (%zu with a tape client process), %zu acknowledged "
-      "records checked, %s\n"
-      "[ failover ] takeover (kill -> promoted, timeout %d ms): %s\n"
-      "[ failover ] client gap (kill -> first ack by the new primary): %s\n"
-      "[ failover ] old primary rejoined %zu times, cut an unreplicated tail %zu times\n",
-      takeovers.size(), ms(engine::monotonic_ns() - start) / 1000, client_processes, checked,
-      ::testing::Test::HasFailure() ? "FAILED (see above)" : "none lost", kTimeoutMs,
-      distribution(takeovers).c_str(), distribution(gaps).c_str(), rejoins, truncations);
-  std::fflush(stdout);
-  RecordProperty("takeover_median_ms", std::to_string(percentile(takeovers, 0.5)));
-  RecordProperty("acked_records_checked", std::to_string(checked));
+  summary.report(
+      {.kinds = std::to_string(client_processes) + " with a tape client process",
+       .notes = {"old primary rejoined " + std::to_string(rejoins) +
+                 " times, cut an unreplicated tail " + std::to_string(truncations) + " times"}});
 }
 
 TEST(FailoverTest, RestartedOldPrimaryCutsItsUnreplicatedTailAndMirrorsTheNewPrimary) {
-  const std::uint64_t seed = test::test_seed("TAPE_FAILOVER_SEED");
   Watchdog watchdog;
-  watchdog.arm("the forced-tail trial", 40s);
-  TrialPlan plan;
-  plan.seed = seed;
-  plan.delay_ms = 50;
-  plan.rejoin = true;
-  plan.forced_tail = true;
-  TrialResult r;
-  {
-    Trial trial(plan);
-    trial.run(&r);
-  }
+  const TrialResult r = run_watched(watchdog,
+                                    {.seed = test::test_seed("TAPE_FAILOVER_SEED"),
+                                     .delay_ms = 50,
+                                     .rejoin = true,
+                                     .forced_tail = true},
+                                    "the forced-tail trial");
   EXPECT_TRUE(r.truncated);
   std::printf("[ failover ] forced tail: %zu acknowledged records checked, tail cut: %s\n", r.acked,
               r.truncated ? "yes" : "no");

@@ -1,16 +1,15 @@
 #pragma once
 // Real-process replication test fixtures shared by failover_test and election_failover_test:
-// `tape serve` processes (TAPE_BIN) each in its own process group, killed with the test
-// (PR_SET_PDEATHSIG) and at the end of their scope, a watchdog for stuck trials, readers of the
-// nodes' output lines, a producer thread appending through replication::Client with
-// acknowledgements and reconnecting on failure, and the checks on the surviving journals
-// (every acknowledged record present, `tape verify`, identical journals, no sanitizer report).
+// `tape serve` processes (TAPE_BIN) started as `tape demo` starts its nodes (ChildProcess of
+// tools/support: own process group, killed with the test) and killed at the end of their
+// scope, a watchdog for stuck trials, the nodes' status lines (read with tools/support's
+// serve_output.h), a producer thread appending through replication::Client with
+// acknowledgements and reconnecting on failure, the checks on the surviving journals (every
+// acknowledged record present, `tape verify`, identical journals, no sanitizer report), and
+// the summary printed after a run of trials.
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,23 +21,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <span>
-#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "child_process.h"
 #include "cluster.h"
 #include "journal/test_util.h"
+#include "serve_output.h"
 #include "tape/engine/clock.h"
 #include "tape/journal/format.h"
 #include "tape/replication/client.h"
@@ -57,40 +58,10 @@ constexpr std::size_t kMaxPayload = 2000;
 
 inline double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-inline std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The last line of `text` that contains `needle` (empty when none).
-inline std::string last_line_with(const std::string& text, std::string_view needle) {
-  const auto at = text.rfind(needle);
-  if (at == std::string::npos) return {};
-  const auto begin = text.rfind('\n', at);
-  const auto end = text.find('\n', at);
-  const std::size_t b = begin == std::string::npos ? 0 : begin + 1;
-  return text.substr(b, (end == std::string::npos ? text.size() : end) - b);
-}
-
-// The number after " key=" in a `tape serve` line.
-inline std::optional<std::uint64_t> field(const std::string& line, std::string_view key) {
-  const std::string needle = " " + std::string(key) + "=";
-  const auto at = line.find(needle);
-  if (at == std::string::npos) return std::nullopt;
-  std::size_t i = at + needle.size();
-  if (i >= line.size() || line[i] < '0' || line[i] > '9') return std::nullopt;
-  std::uint64_t v = 0;
-  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) v = v * 10 + (line[i] - '0');
-  return v;
-}
-
-// The CLOCK_MONOTONIC time a `tape serve` line starts with ("[  1234.567890] ..."), or 0.
-inline std::int64_t line_ns(const std::string& line) {
-  if (line.empty() || line[0] != '[') return 0;
-  return static_cast<std::int64_t>(std::strtod(line.c_str() + 1, nullptr) * 1e9);
-}
+using cli::field;
+using cli::last_line_with;
+using cli::line_ns;
+using cli::read_whole_file;
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -104,43 +75,21 @@ inline void kill_all_live(int sig) {
   for (pid_t pid : g_live) ::kill(-pid, sig);
 }
 
-// A `tape` process: its own process group, SIGKILLed when the test process dies, standard
-// input from /dev/null, standard output and error to `<dir>/<name>.out` and `.err`, no other
-// inherited file descriptor (a client socket of the test must not stay open in a node).
+// A `tape` process (cli::ChildProcess): its own process group, SIGKILLed when the test
+// process dies, standard output and error to `<dir>/<name>.out` and `.err`, listed for the
+// watchdog while it runs.
 class TapeProcess {
  public:
   TapeProcess(std::string name, const fs::path& dir, std::vector<std::string> args)
-      : name_(std::move(name)), out_(dir / (name_ + ".out")), err_(dir / (name_ + ".err")) {
-    storage_.push_back(TAPE_BIN);
-    storage_.insert(storage_.end(), args.begin(), args.end());
-    for (auto& a : storage_) argv_.push_back(a.data());
-    argv_.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    // After fork, only async-signal-safe calls: everything is prepared above.
-    child_ = std::make_unique<test::Child>([this, parent](int) -> int {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(125);  // the parent died before prctl
-      const int in = ::open("/dev/null", O_RDONLY);
-      const int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (in < 0 || out < 0 || err < 0) ::_exit(126);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::close_range(3, ~0U, 0);
-      ::execv(argv_[0], argv_.data());
-      static constexpr char kMsg[] = "process_cluster: execv of the tape binary failed\n";
-      (void)!::write(2, kMsg, sizeof kMsg - 1);
-      return 127;  // test::Child leaves with _exit
-    });
-    pid_ = child_->pid();
-    ::setpgid(pid_, pid_);  // also here: no window where a signal to the group misses it
+      : name_(std::move(name)),
+        out_(dir / (name_ + ".out")),
+        err_(dir / (name_ + ".err")),
+        child_(start(std::move(args), out_, err_)) {
     std::lock_guard lock(g_live_mu);
-    g_live.insert(pid_);
+    g_live.insert(child_.pid());
   }
   ~TapeProcess() {
-    if (!exited_) {
+    if (!exited()) {
       signal(SIGKILL);
       (void)wait(10s);
     }
@@ -148,15 +97,20 @@ class TapeProcess {
   TapeProcess(const TapeProcess&) = delete;
   TapeProcess& operator=(const TapeProcess&) = delete;
 
-  void signal(int sig) const {
-    if (!exited_) ::kill(-pid_, sig);
-  }
+  void signal(int sig) const { child_.signal(sig); }
   // Waits for the exit (SIGKILL after `timeout`) and reports how it ended.
   test::ChildExit wait(std::chrono::milliseconds timeout) {
-    test::ChildExit e = child_->wait(timeout);
-    exited_ = true;
+    test::ChildExit e;
+    std::optional<cli::ProcessExit> end = child_.wait(timeout);
+    if (!end) {
+      e.timed_out = true;
+      end = child_.kill_and_reap();
+    }
+    e.exited = end->signal == 0;
+    if (e.exited) e.exit_code = end->code;
+    e.signal = end->signal;
     std::lock_guard lock(g_live_mu);
-    g_live.erase(pid_);
+    g_live.erase(child_.pid());
     return e;
   }
   test::ChildExit stop() {  // SIGTERM, as an operator would
@@ -164,19 +118,23 @@ class TapeProcess {
     return wait(10s);
   }
 
-  [[nodiscard]] std::string out() const { return slurp(out_); }
-  [[nodiscard]] std::string err() const { return slurp(err_); }
+  [[nodiscard]] std::string out() const { return read_whole_file(out_); }
+  [[nodiscard]] std::string err() const { return read_whole_file(err_); }
   [[nodiscard]] const std::string& name() const { return name_; }
-  [[nodiscard]] bool exited() const { return exited_; }
+  [[nodiscard]] bool exited() const { return child_.reaped(); }
 
  private:
+  static cli::ChildProcess start(std::vector<std::string> args, const fs::path& out,
+                                 const fs::path& err) {
+    args.insert(args.begin(), TAPE_BIN);
+    auto started = cli::ChildProcess::start(TAPE_BIN, args, out, err);
+    if (!started.has_value()) throw std::runtime_error(started.error().to_string());
+    return std::move(started).value();
+  }
+
   std::string name_;
-  std::string out_, err_;
-  std::vector<std::string> storage_;
-  std::vector<char*> argv_;
-  std::unique_ptr<test::Child> child_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
+  fs::path out_, err_;
+  cli::ChildProcess child_;
 };
 
 // Kills the processes of a trial that runs past its deadline (the trial then fails on its
@@ -505,7 +463,7 @@ inline ::testing::AssertionResult verifies(const fs::path& dir, const fs::path& 
 inline ::testing::AssertionResult no_sanitizer_reports(const fs::path& dir) {
   for (const auto& name : test::list_dir(dir)) {
     if (!test::ends_with(name, ".err")) continue;
-    const std::string err = slurp(dir / name);
+    const std::string err = read_whole_file(dir / name);
     for (const std::string_view report : {"Sanitizer", "runtime error:"}) {
       if (err.find(report) != std::string::npos) {
         return ::testing::AssertionFailure() << name << ":\n" << err;
@@ -522,7 +480,7 @@ inline void report_logs(const fs::path& dir, const std::string& title, const std
   std::printf("---- %s; logs:\n", title.c_str());
   for (const auto& name : test::list_dir(dir)) {
     if (!test::ends_with(name, ".out") && !test::ends_with(name, ".err")) continue;
-    std::printf("== %s\n%s", name.c_str(), slurp(dir / name).c_str());
+    std::printf("== %s\n%s", name.c_str(), read_whole_file(dir / name).c_str());
   }
   std::printf("%s", extra.c_str());
   const fs::path keep = fs::temp_directory_path() / keep_name;
@@ -549,5 +507,65 @@ inline std::string distribution(const std::vector<double>& v) {
                 v.size());
   return buf;
 }
+
+// What a test adds to its trial summary: counted kinds of trials (after the trial count: "3
+// with a standby killed too"), a note after the outcome ("b won 4 times"), more distributions
+// (printed after the takeovers) and closing lines.
+struct SummaryExtras {
+  std::string kinds = {};
+  std::string outcome_note = {};
+  std::vector<std::pair<std::string, std::vector<double>>> distributions = {};
+  std::vector<std::string> notes = {};
+};
+
+// The closing lines of a run of kill trials, one shape for every real-process failover test:
+// trials and time taken, acknowledged records checked and whether any was lost, the takeover
+// and client-gap distributions, then the test's extras; the takeover median and maximum and
+// the records checked also become test properties (kept in the XML report).
+class TrialSummary {
+ public:
+  // Lines start "[ <tag> ]"; `timeout_ms` is the nodes' heartbeat timeout.
+  TrialSummary(std::string tag, int timeout_ms)
+      : tag_(std::move(tag)), timeout_ms_(timeout_ms), start_ns_(engine::monotonic_ns()) {}
+
+  // One trial: the acknowledged records it checked, and its takeover (kill -> promoted) and
+  // client gap (kill -> first acknowledgement by the new primary) when it measured them.
+  void add(std::size_t acked, std::optional<double> takeover_ms, std::optional<double> gap_ms) {
+    ++trials_;
+    checked_ += acked;
+    if (takeover_ms) takeovers_.push_back(*takeover_ms);
+    if (gap_ms) gaps_.push_back(*gap_ms);
+  }
+
+  void report(const SummaryExtras& extras) const {
+    const char* tag = tag_.c_str();
+    std::string outcome = ::testing::Test::HasFailure() ? "FAILED (see above)" : "none lost";
+    if (!extras.outcome_note.empty()) outcome += "; " + extras.outcome_note;
+    std::printf("[ %s ] %zu trials in %.1f s (%s), %zu acknowledged records checked, %s\n", tag,
+                trials_, ms(engine::monotonic_ns() - start_ns_) / 1000, extras.kinds.c_str(),
+                checked_, outcome.c_str());
+    std::printf("[ %s ] takeover (kill -> promoted, timeout %d ms): %s\n", tag, timeout_ms_,
+                distribution(takeovers_).c_str());
+    for (const auto& [what, samples] : extras.distributions) {
+      std::printf("[ %s ] %s: %s\n", tag, what.c_str(), distribution(samples).c_str());
+    }
+    std::printf("[ %s ] client gap (kill -> first ack by the new primary): %s\n", tag,
+                distribution(gaps_).c_str());
+    for (const std::string& note : extras.notes) std::printf("[ %s ] %s\n", tag, note.c_str());
+    std::fflush(stdout);
+    ::testing::Test::RecordProperty("takeover_median_ms",
+                                    std::to_string(percentile(takeovers_, 0.5)));
+    ::testing::Test::RecordProperty("takeover_max_ms", std::to_string(percentile(takeovers_, 1)));
+    ::testing::Test::RecordProperty("acked_records_checked", std::to_string(checked_));
+  }
+
+ private:
+  std::string tag_;
+  int timeout_ms_;
+  std::int64_t start_ns_;
+  std::size_t trials_ = 0;
+  std::size_t checked_ = 0;
+  std::vector<double> takeovers_, gaps_;
+};
 
 }  // namespace tape::replication::process_cluster

@@ -51,7 +51,7 @@ nlohmann::json read_json(const fs::path& path) {
 }
 
 bool is_png(const fs::path& path) {
-  const std::string data = slurp(path);
+  const std::string data = read_whole_file(path);
   return data.size() > 8 && data.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
 }
 
@@ -80,7 +80,7 @@ TEST_F(DemoTest, ShortRunKillsThePrimaryAndLosesNothing) {
   EXPECT_GT(latency.at("after_takeover").at("count").get<std::uint64_t>(), 0u);
   EXPECT_LE(latency.at("whole_run").at("p50_ns").get<std::uint64_t>(),
             latency.at("whole_run").at("max_ns").get<std::uint64_t>());
-  EXPECT_NE(slurp(report / "summary.md").find("records lost | 0"), std::string::npos);
+  EXPECT_NE(read_whole_file(report / "summary.md").find("records lost | 0"), std::string::npos);
   EXPECT_TRUE(is_png(report / "latency_over_time.png"));
   EXPECT_TRUE(is_png(report / "latency_percentiles.png"));
 
@@ -124,7 +124,7 @@ TEST_F(DemoTest, ShortRunKillsThePrimaryAndLosesNothing) {
   for (const auto& entry : fs::directory_iterator(survivor)) {
     if (flipped || entry.path().extension() != ".seg") continue;
     std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
-    const std::string data = slurp(entry.path());
+    const std::string data = read_whole_file(entry.path());
     const auto at = data.find("6000:");
     if (at == std::string::npos) continue;
     f.seekp(static_cast<std::streamoff>(at + 5));

@@ -6,9 +6,7 @@
 // there, intact, in order) and a report directory gets the summary (Markdown, JSON) and plots.
 // Exits 0 only when nothing acknowledged was lost; 1 when something was; 2 on any other failure.
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,11 +15,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,7 +28,9 @@
 #include "commands.h"
 #include "common.h"
 #include "demo_report.h"
+#include "free_address.h"
 #include "latency_log.h"
+#include "serve_output.h"
 #include "tape/engine/log_histogram.h"
 #include "tape/replication/auth.h"
 
@@ -92,51 +91,17 @@ void say(const std::string& line) {
 
 using report::fixed;
 
-// A port on 127.0.0.1 free right now (bound, then released for the node to take: another
-// process could take it in between, which on a demo machine does not happen in practice).
-Result<std::string> free_address() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::from_errno("socket", errno);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::from_errno("finding a free port on 127.0.0.1", err);
-  }
-  ::close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+// `tape ARGS...`: this same binary again, as a child process with its output in files.
+Result<ChildProcess> start_tape(std::vector<std::string> args, const fs::path& out,
+                                const fs::path& err) {
+  args.insert(args.begin(), "tape");
+  return ChildProcess::start("/proc/self/exe", args, out, err);
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The last line of a node's output containing `needle` and starting at or after byte `from`,
-// or empty.
-std::string last_line_with(const fs::path& path, std::string_view needle, std::uint64_t from = 0) {
-  const std::string text = slurp(path);
-  const auto at = text.rfind(needle);
-  if (at == std::string::npos || at < from) return {};
-  const auto begin = text.rfind('\n', at);
-  const auto end = text.find('\n', at);
-  const std::size_t b = begin == std::string::npos ? 0 : begin + 1;
-  return text.substr(b, (end == std::string::npos ? text.size() : end) - b);
-}
-
-// The value after " key=" in a `tape serve` line.
-std::string field(const std::string& line, std::string_view key) {
-  const std::string needle = " " + std::string(key) + "=";
-  const auto at = line.find(needle);
-  if (at == std::string::npos) return {};
-  const auto begin = at + needle.size();
-  return line.substr(begin, line.find(' ', begin) - begin);
+// The line of a node's output file holding the last `needle`, when that starts at or after
+// byte `from` (empty otherwise).
+std::string last_line_in(const fs::path& path, std::string_view needle, std::size_t from = 0) {
+  return last_line_with(read_whole_file(path), needle, from);
 }
 
 struct Node {
@@ -174,7 +139,7 @@ std::vector<std::string> serve_args(const DemoArgs& a, const Node& self, const N
 }
 
 Status start_node(Node& node, std::vector<std::string> args) {
-  auto started = ChildProcess::start(args, node.out, node.err);
+  auto started = start_tape(std::move(args), node.out, node.err);
   if (!started.has_value()) return started.error();
   node.process.emplace(std::move(started).value());
   return Status::ok();
@@ -183,10 +148,12 @@ Status start_node(Node& node, std::vector<std::string> args) {
 // Waits until `node` printed a line containing `needle`, or fails saying which.
 Status wait_for_line(Node& node, std::string_view needle, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (last_line_with(node.out, needle).empty()) {
-    if (auto code = node.process->poll()) {
-      return Status::io_error(
-          "the " + node.name + " exited with " + std::to_string(*code) + ": " + slurp(node.err), 0);
+  while (last_line_in(node.out, needle).empty()) {
+    if (auto end = node.process->poll()) {
+      return Status::io_error("the " + node.name + " exited with " +
+                                  std::to_string(end->shell_code()) + ": " +
+                                  read_whole_file(node.err),
+                              0);
     }
     if (std::chrono::steady_clock::now() > deadline) {
       return Status::timed_out("the " + node.name + " printed no '" + std::string(needle) +
@@ -217,7 +184,7 @@ class Progress {
     const double interval = static_cast<double>(now - last_ns_) / 1e9;
     const double rate =
         interval > 0 ? static_cast<double>(samples.size() - printed_) / interval : 0.0;
-    std::string lag = field(last_line_with(primary.out, "status role=primary"), "lag");
+    std::string lag = field_text(last_line_in(primary.out, "status role=primary"), "lag");
     say("[" + fixed(static_cast<double>(now - t0_ns_) / 1e9, 1) + " s] acknowledged " +
         std::to_string(samples.size()) + "  rate " + fixed(rate, 0) + "/s  lag " +
         (lag.empty() ? "-" : lag) + "  p99 " +
@@ -267,7 +234,7 @@ int run_demo(const DemoArgs& args) {
   Node primary{"node 1", "", work / "node1", report / "node1.out", report / "node1.err", {}};
   Node standby{"node 2", "", work / "node2", report / "node2.out", report / "node2.err", {}};
   for (Node* n : {&primary, &standby}) {
-    auto address = free_address();
+    auto address = free_loopback_address();
     if (!address.has_value()) return fail(address.error());
     n->address = address.value();
   }
@@ -300,28 +267,28 @@ int run_demo(const DemoArgs& args) {
       " bytes at " + std::to_string(args.rate) + "/s; the primary dies at " +
       std::to_string(args.duration_s * args.kill_at_percent / 100) + " s");
   const std::int64_t t0 = steady_ns();
-  auto client_started = ChildProcess::start({"client",
-                                             "--node",
-                                             primary.address,
-                                             "--node",
-                                             standby.address,
-                                             "--secret",
-                                             secret.string(),
-                                             "--count",
-                                             std::to_string(count),
-                                             "--size",
-                                             std::to_string(args.size),
-                                             "--rate",
-                                             std::to_string(args.rate),
-                                             "--batch",
-                                             std::to_string(args.batch),
-                                             "--ack-log",
-                                             ack_log.string(),
-                                             "--latency-log",
-                                             latency_log.string(),
-                                             "--give-up-ms",
-                                             "15000"},
-                                            report / "client.out", report / "client.err");
+  auto client_started = start_tape({"client",
+                                    "--node",
+                                    primary.address,
+                                    "--node",
+                                    standby.address,
+                                    "--secret",
+                                    secret.string(),
+                                    "--count",
+                                    std::to_string(count),
+                                    "--size",
+                                    std::to_string(args.size),
+                                    "--rate",
+                                    std::to_string(args.rate),
+                                    "--batch",
+                                    std::to_string(args.batch),
+                                    "--ack-log",
+                                    ack_log.string(),
+                                    "--latency-log",
+                                    latency_log.string(),
+                                    "--give-up-ms",
+                                    "15000"},
+                                   report / "client.out", report / "client.err");
   if (!client_started.has_value()) return fail(client_started.error());
   ChildProcess client = std::move(client_started).value();
 
@@ -338,7 +305,7 @@ int run_demo(const DemoArgs& args) {
   std::int64_t kill_ns = 0, takeover_ns = 0;
   std::uint64_t standby_out_at_kill = 0;
   Node* current = &primary;
-  std::optional<int> client_exit;
+  std::optional<ProcessExit> client_exit;
   while (!client_exit) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (Status s = tail.poll(samples); !s.is_ok()) return fail(s);
@@ -346,7 +313,7 @@ int run_demo(const DemoArgs& args) {
     if (kill_ns == 0 && now >= kill_due) {
       // A promotion before the kill would be a false failover (the primary was alive): the
       // takeover is looked for only in what the standby prints from now on.
-      if (const std::string early = last_line_with(standby.out, "role=primary"); !early.empty()) {
+      if (const std::string early = last_line_in(standby.out, "role=primary"); !early.empty()) {
         outcome.failures.push_back("the standby promoted itself while the primary was alive: " +
                                    early);
       }
@@ -360,13 +327,13 @@ int run_demo(const DemoArgs& args) {
     }
     if (kill_ns != 0 && takeover_ns == 0) {
       const std::string line =
-          last_line_with(standby.out, "role=primary was=standby", standby_out_at_kill);
+          last_line_in(standby.out, "role=primary was=standby", standby_out_at_kill);
       if (!line.empty()) {
-        takeover_ns = std::strtoll(field(line, "promoted_ns").c_str(), nullptr, 10);
+        takeover_ns = static_cast<std::int64_t>(field(line, "promoted_ns").value_or(0));
         if (takeover_ns <= 0) takeover_ns = steady_ns();
         outcome.takeover_ms = static_cast<double>(takeover_ns - kill_ns) / 1e6;
         current = &standby;
-        say(standby.name + " took over as primary (epoch " + field(line, "epoch") + ") " +
+        say(standby.name + " took over as primary (epoch " + field_text(line, "epoch") + ") " +
             fixed(*outcome.takeover_ms, 1) + " ms after the SIGKILL (timeout " +
             std::to_string(args.timeout_ms) + " ms); the client follows it");
         // Standby-durable acknowledgements need a standby again: the old primary comes back
@@ -395,11 +362,12 @@ int run_demo(const DemoArgs& args) {
     }
   }
   if (Status s = tail.poll(samples); !s.is_ok()) return fail(s);
-  if (*client_exit != 0) {
-    outcome.failures.push_back("the client exited with " + std::to_string(*client_exit) + ": " +
-                               last_line_with(report / "client.err", "tape"));
+  if (client_exit->shell_code() != 0) {
+    outcome.failures.push_back("the client exited with " +
+                               std::to_string(client_exit->shell_code()) + ": " +
+                               last_line_in(report / "client.err", "tape"));
   }
-  say("client finished: " + last_line_with(report / "client.err", "acknowledged in"));
+  say("client finished: " + last_line_in(report / "client.err", "acknowledged in"));
   if (kill_ns == 0) outcome.failures.push_back("the load ended before the primary was killed");
   if (kill_ns != 0 && takeover_ns == 0) {
     outcome.failures.push_back("the standby never took over");
@@ -412,16 +380,16 @@ int run_demo(const DemoArgs& args) {
   }
   primary.process->signal(SIGTERM);
   primary.process->wait(std::chrono::seconds(30));
-  auto verify = ChildProcess::start({"verify", standby.dir.string(), "--acks", ack_log.string(),
-                                     "--ack-size", std::to_string(args.size)},
-                                    report / "verify.out", report / "verify.err");
+  auto verify = start_tape({"verify", standby.dir.string(), "--acks", ack_log.string(),
+                            "--ack-size", std::to_string(args.size)},
+                           report / "verify.out", report / "verify.err");
   if (!verify.has_value()) return fail(verify.error());
-  const std::optional<int> verify_exit = verify.value().wait(std::chrono::seconds(120));
-  outcome.verified = verify_exit && *verify_exit == 0;
-  outcome.verify_output = slurp(report / "verify.out");
+  const std::optional<ProcessExit> verify_exit = verify.value().wait(std::chrono::seconds(120));
+  outcome.verified = verify_exit && verify_exit->shell_code() == 0;
+  outcome.verify_output = read_whole_file(report / "verify.out");
   if (!outcome.verified) {
     outcome.failures.push_back("tape verify " + standby.dir.string() +
-                               " failed: " + slurp(report / "verify.err"));
+                               " failed: " + read_whole_file(report / "verify.err"));
   }
   auto checked = check_acks(standby.dir, ack_log, args.size);
   if (!checked.has_value()) {

@@ -58,6 +58,10 @@ std::uint64_t frame_checksum(std::uint32_t length, FrameType type, std::uint16_t
                              std::span<const std::byte> body);
 
 FrameHeaderBytes encode_frame_header(FrameType type, std::span<const std::byte> body);
+// The header of a frame whose body is `head` then `tail` (sent as a gather, the tail from where
+// it lies): the same bytes as over the two joined.
+FrameHeaderBytes encode_frame_header(FrameType type, std::span<const std::byte> head,
+                                     std::span<const std::byte> tail);
 // Appends header + body to `out` (one buffer for one write).
 void append_frame(std::vector<std::byte>& out, FrameType type, std::span<const std::byte> body);
 
