@@ -31,31 +31,39 @@ Result<std::uint64_t> copy_file_synced(const std::filesystem::path& from,
     }
     return Status::from_errno(from.string() + ": open", errno);
   }
+  // Runs after the source's end was noted: every record up to it is then on the source's
+  // disk too, so the copy never holds a record a crash of the source could still lose.
+  // Syncing through a read-only descriptor writes back pages; it changes no byte. Before the
+  // copy is created, so a failure leaves nothing in the destination.
+  if (::fdatasync(in) != 0) {
+    const int err = errno;
+    ::close(in);
+    return Status::from_errno(from.string() + ": fdatasync", err);
+  }
   const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) {
     const int err = errno;
     ::close(in);
     return Status::from_errno(to.string() + ": create", err);
   }
-  // Runs after the source's end was noted: every record up to it is then on the source's
-  // disk too, so the copy never holds a record a crash of the source could still lose.
-  // Syncing through a read-only descriptor writes back pages; it changes no byte.
   Status s = Status::ok();
-  if (::fdatasync(in) != 0) s = Status::from_errno(from.string() + ": fdatasync", errno);
   std::uint64_t total = 0;
   while (s.is_ok()) {
     // The kernel copies (or reflinks) without bringing the bytes to user space.
     const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      s = Status::from_errno(from.string() + ": copying to " + to.string(), errno);
+      const int err = errno;
+      s = Status::from_errno(from.string() + ": copying to " + to.string(), err);
       break;
     }
     if (n == 0) break;
     total += static_cast<std::uint64_t>(n);
   }
-  if (s.is_ok() && ::fdatasync(out) != 0)
-    s = Status::from_errno(to.string() + ": fdatasync", errno);
+  if (s.is_ok() && ::fdatasync(out) != 0) {
+    const int err = errno;
+    s = Status::from_errno(to.string() + ": fdatasync", err);
+  }
   ::close(in);
   ::close(out);
   if (!s.is_ok()) return s;
@@ -103,6 +111,9 @@ Result<BackupReport> backup_journal(const std::filesystem::path& src,
                                     std::to_string(end.value().last_seq.value()));
   }
   TAPE_RETURN_IF_ERROR(check_empty_destination(dst));
+  // A segment the writer rolled to since its last directory sync would vanish in a crash
+  // of the source, records and all: its entry is made durable before any record is copied.
+  TAPE_RETURN_IF_ERROR(fsync_dir(src));
   auto listing = list_journal_dir(src);
   if (!listing) return listing.error();
 

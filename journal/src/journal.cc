@@ -366,9 +366,9 @@ Result<Seq> Journal::Impl::append_replicated(std::span<const std::byte> image) {
     format::EpochRecord e{};
     TAPE_RETURN_IF_ERROR(check_epoch_record(image.subspan(format::kRecordHeaderSize), seq, &e));
     TAPE_RETURN_IF_ERROR(start_epoch(Epoch(e.new_epoch)));
-  } else if (h.type != static_cast<std::uint16_t>(format::RecordType::kData)) {
-    return bad_image(image.data(), StopReason::kBadType, seq);
   } else if (active_->pos + h.length > active_->limit) {
+    // Data, or a skippable type (check_record_image refused any other), stored as it is so
+    // that the mirror keeps the primary's sequences: an engine's aborted claim, say.
     TAPE_RETURN_IF_ERROR(roll(epoch()));
   }
   ActiveSegment& seg = *active_;

@@ -201,7 +201,9 @@ Result<std::optional<RecordView>> Reader::Impl::next() {
           BytePos(pos_)};
       pos_ += format::align_up(len);
       expected_ = expected_.next();
-      if (!type_is_known(h.type) || view.seq < skip_below_) continue;
+      if ((!type_is_known(h.type) && !options_.skippable_records) || view.seq < skip_below_) {
+        continue;
+      }
       return std::optional<RecordView>(view);
     }
     const bool sealed = format::load_trailer_magic(seg_->trailer_bytes()) == format::kTrailerMagic;
@@ -238,7 +240,7 @@ Result<RecordRun> Reader::Impl::next_run(std::size_t max_bytes) {
     format::RecordHeader h;
     std::memcpy(&h, seg_->data() + pos_, sizeof(h));
     const std::uint64_t end = pos_ + format::align_up(len);
-    if (!type_is_known(h.type) || end - begin > max_bytes) break;
+    if ((!type_is_known(h.type) && !options_.skippable_records) || end - begin > max_bytes) break;
     pos_ = end;
     expected_ = expected_.next();
     ++run.count;

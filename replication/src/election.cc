@@ -72,9 +72,13 @@ std::int64_t Node::Impl::silent_since_ns() const {
 std::int64_t Node::Impl::candidacy_stagger_ns() const {
   if (votes_needed() <= 1) return 0;
   if (stagger_waived_since_ == silent_since_ns()) return 0;
+  // This node as the others spell it: `listen` as configured (a bound wildcard or IPv6
+  // address prints differently), the bound address only when the port was left to the kernel.
+  const bool any_port = options_.listen.ends_with(":0");
+  const std::string& self = any_port ? listen_address_ : options_.listen;
   std::int64_t rank = 0;
   for (const std::string& peer : options_.peers) {
-    if (peer != primary_address_ && peer < listen_address_) ++rank;
+    if (peer != primary_address_ && peer < self) ++rank;
   }
   return rank * std::chrono::nanoseconds(options_.heartbeat_interval).count();
 }
@@ -145,7 +149,9 @@ asio::awaitable<std::optional<Epoch>> Node::Impl::run_election(std::uint64_t gen
     backoff = std::min<std::int64_t>(static_cast<std::int64_t>(ballot->longest_wait_ns), timeout) +
               random_between(0, interval / 4);
   }
-  next_candidacy_ns_ = monotonic_ns() + backoff;
+  // Never earlier than a hold set while the round ran (a vote granted to another candidate,
+  // a voter's re-ask promised): that candidate gets its time first.
+  next_candidacy_ns_ = std::max(next_candidacy_ns_, monotonic_ns() + backoff);
   log("lost epoch " + std::to_string(epoch.value()) + ": " + std::to_string(ballot->granted) +
       " of " + std::to_string(needed) + " votes needed");
   co_return std::nullopt;

@@ -167,7 +167,8 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
   // write seq 1 in between, and an empty look would make the first retained record 2 (the new
   // standby would start at 2 and be credited with 1, which it never gets).
   const Seq written = engine_->written_seq();
-  auto reader = journal::Reader::open(options_.dir);
+  // Every record counts here, skippable ones too: a standby's journal may end at one.
+  auto reader = journal::Reader::open(options_.dir, {.skippable_records = true});
   if (!reader) {
     co_await reject(*socket, ErrorCode::kShuttingDown, reader.error().message());
     co_return;
@@ -226,7 +227,9 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
   update_replicated();
   asio::co_spawn(io_, stream_records(socket, plan.from, generation), asio::detached);
 
-  // Receive side: ACKs and HEARTBEATs; a standby silent for the timeout is dropped.
+  // Receive side: ACKs and HEARTBEATs; a standby silent for the timeout is dropped. A bad
+  // frame closes the connection with a logged reason but no ERROR frame: stream_records may
+  // have a write in flight on this socket, and a second concurrent write would interleave.
   auto heard = std::make_shared<std::int64_t>(monotonic_ns());
   asio::co_spawn(io_, drop_if_silent(socket, heard, "standby", generation), asio::detached);
   while (generation == generation_) {
@@ -241,7 +244,7 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
     if (in.value().type == FrameType::kAck) {
       auto ack = decode_ack(in.value().body);
       if (!ack) {
-        co_await reject(*socket, ErrorCode::kMalformedFrame, ack.error().message());
+        log("standby " + socket->peer() + ": " + ack.error().message() + "; disconnecting");
         break;
       }
       auto it = standbys_.find(socket.get());
@@ -257,8 +260,8 @@ asio::awaitable<void> Node::Impl::serve_standby(std::shared_ptr<FramedSocket> so
         break;
       }
     } else {
-      co_await reject(*socket, ErrorCode::kUnexpectedFrame,
-                      std::string(frame_type_name(in.value().type)) + " from a standby");
+      log("standby " + socket->peer() + ": unexpected " +
+          std::string(frame_type_name(in.value().type)) + " frame; disconnecting");
       break;
     }
   }
@@ -274,8 +277,10 @@ asio::awaitable<void> Node::Impl::stream_records(std::shared_ptr<FramedSocket> s
                                                  std::uint64_t generation) {
   // No record checksums here: the standby verifies each record before it stores a byte, and
   // refuses a bad one by name; the frame checksum covers the bytes on the wire.
+  // Skippable records (an engine's aborted claims) go too: the standby stores every sequence.
   auto opened = journal::Reader::open(
-      options_.dir, journal::ReaderOptions{.follow = true, .verify_checksums = false});
+      options_.dir,
+      journal::ReaderOptions{.follow = true, .verify_checksums = false, .skippable_records = true});
   if (!opened) {
     log("cannot read the journal for " + socket->peer() + ": " + opened.error().message());
     socket->close();

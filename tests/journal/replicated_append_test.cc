@@ -194,20 +194,34 @@ TEST_F(ReplicatedAppendTest, BadChecksumIsCorruptionNamingTheSequence) {
   replicate(5, 10);
 }
 
-TEST_F(ReplicatedAppendTest, FlagsAndUnknownTypesAreRefused) {
+TEST_F(ReplicatedAppendTest, FlagsAndUnknownTypesAreRefusedSkippableOnesStored) {
   open_mirror();
   replicate(1, 2);
   Bytes flagged = image(3);
   store(flagged, 6, std::uint16_t{1});
   fix_checksum(flagged);
   expect_refused(flagged, Code::kInvalidArgument, "flags set");
-  for (std::uint16_t type : {std::uint16_t{0}, std::uint16_t{3}, std::uint16_t{0x4001}}) {
+  for (std::uint16_t type : {std::uint16_t{0}, std::uint16_t{3}, std::uint16_t{0x3fff}}) {
     Bytes typed = image(3);
     store(typed, 4, type);
     fix_checksum(typed);
     expect_refused(typed, Code::kInvalidArgument, ("type " + std::to_string(type)).c_str());
   }
-  replicate(3, 4);
+  // A skippable type (an engine's aborted claim is 0x4001) keeps its sequence on the mirror,
+  // or every record after it would be refused as out of order.
+  Bytes skippable = image(3);
+  store(skippable, 4, std::uint16_t{0x4001});
+  fix_checksum(skippable);
+  ASSERT_OK_AND_ASSIGN(const Seq stored, j_->append_replicated(skippable));
+  EXPECT_EQ(stored, Seq{3});
+  replicate(4, 5);
+  ASSERT_OK(j_->close());
+  // Readers pass over it as over any skippable record.
+  const ReadOutcome read = read_journal(dir_.path());
+  ASSERT_TRUE(read.clean()) << read.error.to_string();
+  std::vector<std::uint64_t> seqs;
+  for (const auto& r : read.records) seqs.push_back(r.seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 4, 5}));
 }
 
 TEST_F(ReplicatedAppendTest, ImageMustBeExactlyTheLengthWord) {

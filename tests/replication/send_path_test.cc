@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -78,6 +79,52 @@ TEST(SendPathTest, StandbyRefusesARecordDamagedInThePrimarysJournal) {
   const auto on_b = data_records(c.root / "b");
   ASSERT_EQ(on_b.size(), bad - 1);
   EXPECT_TRUE(test::records_are_seq_payloads(on_b, 1, bad - 1, 300));
+}
+
+// An engine leaves a skippable record where a claim was given back (a producer's abort, a
+// claim that lost the race with close). The primary streams it like any record and the
+// standby stores it at its sequence, also when its journal ends there and it reconnects:
+// every record after it still arrives, and only data is replayed.
+TEST(SendPathTest, SkippableRecordsKeepTheirSequencesOnTheStandby) {
+  Cluster c;
+  auto a_opts = c.options("a", c.a_addr, c.b_addr);
+  a_opts.ack_mode = AckMode::kLocal;
+  {
+    ASSERT_OK_AND_ASSIGN(auto j, journal::Journal::open(c.root / "a", a_opts.engine.journal));
+    ASSERT_OK(test::append_seq_payloads(*j, 100, 300));
+    const auto aborted =
+        static_cast<journal::format::RecordType>(journal::format::kSkippableTypeBit | 1);
+    ASSERT_OK_AND_ASSIGN(const Seq skipped, j->append({}, 0, aborted));
+    ASSERT_EQ(skipped, Seq{101});
+    ASSERT_OK(j->close());
+  }
+  ASSERT_OK_AND_ASSIGN(auto a, Node::start(a_opts, Role::kPrimary));
+  auto b_opts = c.options("b", c.b_addr, c.a_addr);
+  b_opts.auto_promote = false;
+  std::atomic<std::uint64_t> replayed{0};
+  b_opts.replay = [&](const journal::RecordView&) { replayed.fetch_add(1); };
+  {
+    ASSERT_OK_AND_ASSIGN(auto b, Node::start(b_opts, Role::kStandby));
+    EXPECT_TRUE(wait_until([&] { return b->stats().written.value() >= 101; }, 20s)) << c.log_text();
+    ASSERT_OK(b->stop());
+  }
+  auto client = connect_client(c);
+  ASSERT_NE(client, nullptr);
+  append_range(*client, 102, 200, 20);
+  // Restarted with its journal ending at the skippable record: the common point is found there.
+  ASSERT_OK_AND_ASSIGN(auto b, Node::start(b_opts, Role::kStandby));
+  EXPECT_TRUE(wait_until([&] { return b->stats().written.value() >= 200; }, 20s)) << c.log_text();
+  ASSERT_OK(b->stop());
+  ASSERT_OK(a->stop());
+  EXPECT_EQ(replayed.load(), 199u);
+  const auto on_a = data_records(c.root / "a");
+  const auto on_b = data_records(c.root / "b");
+  ASSERT_EQ(on_a.size(), 199u);
+  ASSERT_EQ(on_b.size(), 199u);
+  for (std::size_t i = 0; i < on_a.size(); ++i) {
+    EXPECT_EQ(on_b[i].seq, on_a[i].seq);
+    EXPECT_EQ(on_b[i].payload, on_a[i].payload) << "seq " << on_a[i].seq;
+  }
 }
 
 }  // namespace

@@ -377,9 +377,10 @@ int run_demo(const DemoArgs& args) {
   standby.process->signal(SIGTERM);
   if (!standby.process->wait(std::chrono::seconds(30))) {
     outcome.failures.push_back("the surviving node did not stop on SIGTERM within 30 s");
+    standby.process->kill_and_reap();  // verify must not read a journal still being written
   }
   primary.process->signal(SIGTERM);
-  primary.process->wait(std::chrono::seconds(30));
+  if (!primary.process->wait(std::chrono::seconds(30))) primary.process->kill_and_reap();
   auto verify = start_tape({"verify", standby.dir.string(), "--acks", ack_log.string(),
                             "--ack-size", std::to_string(args.size)},
                            report / "verify.out", report / "verify.err");

@@ -47,7 +47,15 @@ Result<ChildProcess> ChildProcess::start(const std::string& program,
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
-    ::close_range(3, ~0U, 0);
+    // The parent's signal mask and ignored signals (the demo ignores SIGPIPE) survive exec.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (::close_range(3, ~0U, 0) != 0) {  // kernels before 5.9: one by one
+      const long open_max = ::sysconf(_SC_OPEN_MAX);
+      for (long fd = 3; fd < (open_max > 0 ? open_max : 1024); ++fd) ::close(static_cast<int>(fd));
+    }
     ::execv(program.c_str(), args.data());
     (void)!::write(2, exec_failed.data(), exec_failed.size());
     ::_exit(127);
@@ -78,9 +86,11 @@ ProcessExit ChildProcess::kill_and_reap() {
   if (exit_ || pid_ <= 0) return exit_.value_or(ProcessExit{});
   signal(SIGKILL);
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  pid_t reaped = -1;
+  while ((reaped = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
   }
-  exit_ = decode(status);
+  // Reaped elsewhere (ECHILD): report it killed, never as a clean exit.
+  exit_ = reaped == pid_ ? decode(status) : ProcessExit{0, SIGKILL};
   return *exit_;
 }
 

@@ -1,10 +1,11 @@
 #pragma once
 // A child process whose output goes to files: its own process group (a signal reaches whatever
-// it starts too), killed by the kernel if the parent dies (PR_SET_PDEATHSIG), standard input
+// it starts too), killed by the kernel if the parent dies (PR_SET_PDEATHSIG: strictly, when
+// the thread that started it ends, so start children from a long-lived thread), standard input
 // from /dev/null, standard output and error truncated into files the parent reads as logs
 // while it runs, and no other inherited file descriptor (a socket of the parent must not stay
-// open in it). `tape demo` starts its nodes and client this way, and so do the real-process
-// tests (tests/replication/process_cluster.h).
+// open in it), default signal mask and SIGPIPE handling. `tape demo` starts its nodes and client
+// this way, and so do the real-process tests (tests/replication/process_cluster.h).
 
 #include <sys/types.h>
 

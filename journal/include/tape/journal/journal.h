@@ -99,7 +99,8 @@ class Journal {
   // Writer thread, on a standby: appends a record image received from the primary verbatim
   // (timestamp, type and checksum kept, so the segment bytes of the record are the primary's).
   // `record_image` is exactly the record's length word bytes: header and payload, without the
-  // 8-byte alignment padding. It must carry seq == next_seq(), flags 0, type data or epoch, a
+  // 8-byte alignment padding. It must carry seq == next_seq(), flags 0, type data, epoch or a
+  // skippable one (stored as it is: an engine's aborted claim keeps its sequence), a
   // valid checksum. On any error nothing is written and the journal stays writable: bad input
   // is the sender's fault. An epoch-change image (type 2) rolls first, like begin_epoch().
   // kInvalidArgument: wrong seq (names expected and got), size, flags, type or epoch payload;

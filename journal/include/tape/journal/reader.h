@@ -38,6 +38,11 @@ struct ReaderOptions {
   // its XXH3 checksum, so a damaged payload is returned as it is. For a caller whose consumer
   // verifies every record itself (a primary streaming to standbys), to hash it once.
   bool verify_checksums = true;
+  // True: records of unknown skippable types (an engine's aborted claims, a newer version's
+  // optional records) are returned too, as they are, instead of passed over. For a caller that
+  // copies the journal record by record (a primary's stream: the standby's sequences must
+  // stay contiguous).
+  bool skippable_records = false;
 };
 
 // Consecutive records of one segment as they lie in its mapping: each record's header, payload
