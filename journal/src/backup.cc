@@ -10,10 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
 #include "journal_dir.h"
+#include "segment_file.h"
+#include "segment_scan.h"
 #include "tape/journal/inspect.h"
 #include "tape/journal/journal.h"
 
@@ -70,6 +73,54 @@ Result<std::uint64_t> copy_file_synced(const std::filesystem::path& from,
   return total;
 }
 
+// The copy of the segment holding `upto` was taken while the writer kept writing it: past
+// `upto` it may hold a page read before the writer reached it (zeros) followed by one read
+// after (records), or a trailer written during the copy. Everything after `upto` is zeroed,
+// so what follows reads as a clean end. The records up to `upto` were complete before the
+// copy began, so each of them must check.
+Status zero_copy_after(const std::filesystem::path& path, Seq base, Seq upto) {
+  std::uint64_t end = format::data_begin();
+  std::uint64_t size = 0;
+  {
+    auto mapped = SegmentFile::map(path, SegmentFile::Mode::kReadOnly);
+    if (!mapped) return mapped.error();
+    const SegmentFile& seg = *mapped.value();
+    size = seg.size();
+    const std::uint64_t limit = format::data_limit(size);
+    for (Seq seq = base; seq <= upto; seq = seq.next()) {
+      std::uint32_t len = 0;
+      const StopReason r = check_record(seg.data(), limit, end, seq, &len);
+      if (r != StopReason::kNone) {
+        return Status::corruption(path.string() + " offset " + std::to_string(end) + ": record " +
+                                  std::to_string(seq.value()) +
+                                  " of the copy: " + std::string(describe(r)));
+      }
+      end += format::align_up(len);
+    }
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::from_errno(path.string() + ": open", errno);
+  Status s = Status::ok();
+  static constexpr std::byte kZeros[64 << 10] = {};
+  for (std::uint64_t at = end; at < size && s.is_ok();) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(sizeof kZeros, size - at));
+    const ssize_t w = ::pwrite(fd, kZeros, n, static_cast<off_t>(at));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      s = Status::from_errno(path.string() + ": zeroing after the last copied record", errno);
+      break;
+    }
+    at += static_cast<std::uint64_t>(w);
+  }
+  if (s.is_ok() && ::fdatasync(fd) != 0) {
+    const int err = errno;
+    s = Status::from_errno(path.string() + ": fdatasync", err);
+  }
+  ::close(fd);
+  return s;
+}
+
 Status check_empty_destination(const std::filesystem::path& dst) {
   std::error_code ec;
   if (!std::filesystem::exists(dst, ec)) {
@@ -118,16 +169,22 @@ Result<BackupReport> backup_journal(const std::filesystem::path& src,
   if (!listing) return listing.error();
 
   BackupReport report;
+  Seq last_base;
+  std::string last_name;
   for (const auto& [base, name] : listing.value().segments) {
     if (base > upto) break;
     auto copied = copy_file_synced(src / name, dst / name);
     if (!copied) return copied.error();
     report.bytes_copied += copied.value();
     ++report.segments;
+    last_base = base;
+    last_name = name;
   }
   TAPE_RETURN_IF_ERROR(fsync_dir(dst));
 
-  // Cut what the writer added during the copy (crash-safe, as in truncate_after).
+  // Cut what the writer added during the copy: zeroed in the segment holding `upto`, then
+  // the journal's own crash-safe cut (as truncate_after does for a standby).
+  TAPE_RETURN_IF_ERROR(zero_copy_after(dst / last_name, last_base, upto));
   TAPE_RETURN_IF_ERROR(Journal::truncate_after(dst, upto, options.journal));
 
   auto check = inspect_journal(dst, InspectDepth::kFull);

@@ -96,6 +96,13 @@ asio::awaitable<Result<Hello>> accept_handshake(FramedSocket& socket, const Secr
   TAPE_CO_RETURN_IF_ERROR(co_await socket.write(FrameType::kChallenge, body));
 
   frame = co_await socket.read(kMaxHandshakeBody);
+  if (!frame && frame.error().code() == Status::Code::kClosed) {
+    // A connector closes here when this node's proof fails its check: not a quiet close
+    // before any byte (a probe), which the caller ignores.
+    co_return Status::invalid_argument(socket.peer() +
+                                       " closed without answering the challenge (wrong shared "
+                                       "secret?)");
+  }
   if (!frame) {
     co_await reject(socket, error_code_for(frame.error()), frame.error().message());
     co_return frame.error();

@@ -313,6 +313,63 @@ TEST_F(MetricsTest, PrimaryAndStandbyValuesMoveWithAppends) {
   EXPECT_TRUE(standby->stop().ok());
 }
 
+// tape bench replication --to: the harness measures a serving primary (and its standby) from
+// outside, beside the network's round trip from TCP connects; the records land in that
+// node's journal, and its connect probes are not counted as refused peers.
+TEST_F(MetricsTest, BenchToAServingPrimaryWritesThroughItBesideTheConnectRoundTrip) {
+  const std::string a = free_address(), b = free_address();
+  auto primary = serve("primary", "primary", a, b);
+  auto standby = serve("standby", "standby", b, a);
+  const std::string pm = metrics_address(*primary);
+  ASSERT_FALSE(pm.empty()) << primary->out() << primary->err();
+  ASSERT_TRUE(wait_until([&] { return scrape(pm).at("tape_standbys") == 1; }, 10s))
+      << primary->err() << standby->err();
+
+  const fs::path json = root_ / "remote.json";
+  TapeProcess bench(
+      "bench", root_.path(),
+      {"bench", "replication", "--to", a, "--secret", secret_.string(), "--dir",
+       root_.path().string(), "--duration", "0.3", "--warmup", "0.1", "--json", json.string()});
+  const test::ChildExit e = bench.wait(60s);
+  ASSERT_TRUE(e.ok()) << e.describe() << bench.err();
+  const std::string doc = read_whole_file(json);
+  const std::vector<std::string> wanted = {"\"remote_primary\"", "\"tcp_connect_rtt\"",
+                                           "\"p99_ns\"", "\"ratio\"", "\"to\": \"" + a + "\""};
+  for (const std::string& want : wanted) {
+    EXPECT_NE(doc.find(want), std::string::npos) << want << " missing in\n" << doc;
+  }
+  const Scrape after = scrape(pm);
+  ASSERT_EQ(after.error, "");
+  EXPECT_GT(after.at("tape_records_appended_total"), 1);  // written through the real node
+  EXPECT_EQ(after.at("tape_replication_lag_records"), 0);
+  EXPECT_EQ(after.at("tape_rejected_peers_total"), 0) << "connect probes counted as refused";
+  const std::string primary_log = primary->out() + primary->err();
+  EXPECT_EQ(last_line_with(primary_log, "refused"), "") << primary_log;
+
+  // Without a node there: one line naming the address, exit 2.
+  TapeProcess none("none", root_.path(),
+                   {"bench", "replication", "--to", free_address(), "--secret", secret_.string(),
+                    "--dir", root_.path().string(), "--duration", "0.1"});
+  const test::ChildExit n = none.wait(30s);
+  EXPECT_TRUE(n.exited && n.exit_code == 2) << n.describe();
+  const std::string none_err = none.err();
+  EXPECT_EQ(std::count(none_err.begin(), none_err.end(), '\n'), 1) << none_err;
+  // --to belongs to the replication profile and needs --secret.
+  TapeProcess lonely("lonely", root_.path(), {"bench", "replication", "--to", a});
+  const test::ChildExit l = lonely.wait(10s);
+  EXPECT_TRUE(l.exited && l.exit_code == 2) << l.describe();
+  EXPECT_NE(lonely.err().find("--secret"), std::string::npos) << lonely.err();
+  TapeProcess wrong("wrong", root_.path(),
+                    {"bench", "ring", "--to", a, "--secret", secret_.string()});
+  const test::ChildExit w = wrong.wait(10s);
+  EXPECT_TRUE(w.exited && w.exit_code == 2) << w.describe();
+  EXPECT_NE(wrong.err().find("--to applies to the replication profile"), std::string::npos)
+      << wrong.err();
+
+  EXPECT_TRUE(primary->stop().ok());
+  EXPECT_TRUE(standby->stop().ok());
+}
+
 TEST_F(MetricsTest, OtherPathsAndMethodsAreRefusedAndSlowClientsDoNotBlock) {
   auto primary = serve("primary", "primary", free_address(), free_address());
   const std::string pm = metrics_address(*primary);

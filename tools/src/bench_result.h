@@ -26,6 +26,10 @@ struct BenchOptions {
   // replication: when enabled, each result runs over mutual TLS with these files and is
   // compared with the same workload over plain TCP in the same run.
   replication::TlsOptions tls;
+  // replication: a serving primary ("IP:PORT") to measure instead of a loopback pair, and
+  // the secret file its nodes share. Empty: loopback.
+  std::string to;
+  std::string secret;
 };
 
 struct Baseline {

@@ -3,7 +3,8 @@
 // Prints a table; --json writes every result with its full latency distribution; --plot
 // writes gnuplot scripts and PNGs of the latency percentile distributions. See
 // docs/benchmarks.md, "tape bench". replication with --tls-cert/--tls-key/--tls-ca: over mutual
-// TLS, beside the same workload over plain TCP as its baseline.
+// TLS, beside the same workload over plain TCP as its baseline; with --to IP:PORT --secret FILE:
+// against a serving primary, beside the network's round trip to it.
 
 #include <cstdint>
 #include <cstdio>
@@ -67,14 +68,26 @@ Status check_combination(const BenchArgs& a) {
     return Status::invalid_argument(
         "--tls-cert, --tls-key and --tls-ca apply to the replication profile only");
   }
+  if (!o.to.empty() && a.profile != "replication") {
+    return Status::invalid_argument("--to applies to the replication profile only");
+  }
+  if (o.to.empty() != o.secret.empty()) {
+    return Status::invalid_argument(o.to.empty() ? "--secret needs --to (a serving primary)"
+                                                 : "--to needs --secret (the nodes' secret file)");
+  }
+  if (!o.secret.empty()) TAPE_RETURN_IF_ERROR(check_secret_file("--secret", o.secret));
   return check_tls_args(a.tls);
 }
 
 nlohmann::json options_json(const BenchArgs& a) {
   const auto& o = a.options;
-  return {{"size", o.size},       {"producers", o.producers},
-          {"rate", o.rate},       {"duration_s", o.duration},
-          {"warmup_s", o.warmup}, {"tls", a.tls.options().enabled()}};
+  return {{"size", o.size},
+          {"producers", o.producers},
+          {"rate", o.rate},
+          {"duration_s", o.duration},
+          {"warmup_s", o.warmup},
+          {"tls", a.tls.options().enabled()},
+          {"to", o.to}};
 }
 
 int run(const BenchArgs& a) {
@@ -101,7 +114,11 @@ int run(const BenchArgs& a) {
       static_cast<unsigned long long>(a.options.producers),
       a.options.rate == 0 ? "closed loop" : std::to_string(a.options.rate).c_str(),
       a.options.duration, a.options.warmup,
-      options.tls.enabled() ? ", replication over TLS (and over plain TCP as its baseline)" : "");
+      !options.to.empty() ? (", replication against the primary at " + options.to +
+                             (options.tls.enabled() ? " over TLS" : ""))
+                                .c_str()
+      : options.tls.enabled() ? ", replication over TLS (and over plain TCP as its baseline)"
+                              : "");
   std::fflush(stdout);
 
   Results results;
@@ -177,7 +194,13 @@ Command add_bench(CLI::App& parent) {
                   "Write gnuplot scripts and PNGs of the latency "
                   "distributions into DIR")
       ->type_name("DIR");
-  // replication over mutual TLS with these files, beside the same workload over plain TCP.
+  add_address_option(app, "--to", &args->options.to, false,
+                     "replication: measure the primary serving at IP:PORT (records are written "
+                     "into its journal) instead of a loopback pair");
+  app->add_option("--secret", args->options.secret, "With --to: the nodes' shared secret file")
+      ->type_name("FILE");
+  // replication over mutual TLS with these files, beside the same workload over plain TCP
+  // (with --to: the connection to that node, which must use TLS too).
   add_tls_options(app, &args->tls);
   return {app, [args] { return run(*args); }};
 }

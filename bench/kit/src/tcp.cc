@@ -2,10 +2,12 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -117,6 +119,31 @@ Result<double> tcp_stream_seconds(std::size_t total) {
   if (!write_status) return write_status;
   if (!read_status) return read_status;
   return static_cast<double>(engine::monotonic_ns() - t0) / 1e9;
+}
+
+Status tcp_connect_rtt(const sockaddr* addr, socklen_t len, int count, int timeout_ms,
+                       engine::LogHistogram& hist) {
+  for (int i = 0; i < count; ++i) {
+    Fd s{::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+    if (s.fd < 0) return Status::from_errno("socket for a connect probe", errno);
+    const std::int64_t t0 = engine::monotonic_ns();
+    if (::connect(s.fd, addr, len) != 0) {
+      if (errno != EINPROGRESS) return Status::from_errno("connect probe", errno);
+      pollfd p{s.fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, timeout_ms);
+      if (ready < 0) return Status::from_errno("poll on a connect probe", errno);
+      if (ready == 0) {
+        return Status::timed_out("connect probe: no answer within " + std::to_string(timeout_ms) +
+                                 " ms");
+      }
+      int err = 0;
+      socklen_t err_len = sizeof err;
+      if (::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) err = errno;
+      if (err != 0) return Status::from_errno("connect probe", err);
+    }
+    hist.record(static_cast<std::uint64_t>(engine::monotonic_ns() - t0));
+  }
+  return Status::ok();
 }
 
 Status tcp_rtt(int count, engine::LogHistogram& hist) {

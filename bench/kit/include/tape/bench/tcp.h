@@ -4,6 +4,8 @@
 // Failures are values naming the system call; a failure on one side shuts the connection
 // down, so the other side's thread never waits forever.
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,6 +36,13 @@ Status read_all(int fd, std::byte* p, std::size_t n);
 // Seconds to move `total` bytes (a multiple of 64 KiB) from one thread to another over a fresh
 // loopback connection, in 64 KiB writes and reads.
 Result<double> tcp_stream_seconds(std::size_t total);
+
+// `count` TCP connects to `addr`, each timed from connect() to the connection's completion
+// (the SYN and SYN-ACK: one network round trip, answered by the peer's kernel) and closed at
+// once, recorded into `hist` (ns); at most `timeout_ms` each. The network's round trip to a
+// remote node without anything running there but the node itself.
+Status tcp_connect_rtt(const sockaddr* addr, socklen_t len, int count, int timeout_ms,
+                       engine::LogHistogram& hist);
 
 // `count` round trips of a 64-byte message to an echo thread over a fresh loopback connection,
 // each recorded into `hist` (ns).
