@@ -145,12 +145,6 @@ asio::awaitable<void> Node::Impl::serve_connection(tcp::socket raw) {
   // A peer that connects and then says nothing must not hold a coroutine and a descriptor.
   Deadline setup(io_, options_.heartbeat_timeout, [socket] { socket->close(); });
   auto hello = co_await accept_handshake(*socket, secret_, node_id_);
-  if (!hello && hello.error().code() == Status::Code::kClosed) {
-    // Closed before a byte: a TCP health check or a round-trip probe (tape bench --to),
-    // not a peer that failed anything.
-    socket->close();
-    co_return;
-  }
   if (!hello) {
     stat_rejected_.fetch_add(1);
     log("refused " + socket->peer() + ": " + hello.error().message());
